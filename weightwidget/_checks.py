@@ -1,0 +1,68 @@
+"""Shared validation: each error text lives here once."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """Return a ``" (did you mean 'x'?)"`` hint, or an empty string."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_column_message(name: str, known: Iterable[str]) -> str:
+    """Error text for a column name that is not in the table."""
+    known = list(known)
+    return (
+        f"unknown column {name!r}{did_you_mean(name, known)}; "
+        f"known columns: {', '.join(map(repr, known))}"
+    )
+
+
+def check_weight_values(values: np.ndarray, *, what: str = "weights") -> np.ndarray:
+    """Return ``values`` as float64, or raise if any is NaN, infinite or negative.
+
+    The message names the first bad row and how many more there are.
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be numbers; got {_describe(values)}") from exc
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        flat = np.flatnonzero(bad.ravel())
+        first = int(flat[0])
+        value = arr.ravel()[first]
+        more = f" (and {flat.size - 1} more)" if flat.size > 1 else ""
+        where = f" at position {first}" if arr.ndim else ""
+        raise ValueError(
+            f"{what} must be finite and >= 0; got {value!r}{where}{more}. "
+            "Use 0 to exclude a sample (set_weights(where, 0))."
+        )
+    return arr
+
+
+def check_length(values: np.ndarray, expected: int, *, what: str, hint: str = "") -> None:
+    """Raise ``ValueError`` unless ``len(values) == expected``."""
+    got = len(values)
+    if got != expected:
+        raise ValueError(f"{what} has length {got}, expected {expected}{hint}")
+
+
+def check_choice(value: object, allowed: Iterable[object], *, what: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
+    allowed = list(allowed)
+    if value not in allowed:
+        hint = did_you_mean(str(value), [str(a) for a in allowed])
+        raise ValueError(
+            f"{what} must be one of {', '.join(map(repr, allowed))}; got {value!r}{hint}"
+        )
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,1485 @@
+"""``WeightTable``: a dataset's columns and its per-sample weights, with history.
+
+The table is the only place weights change. Every change is one revision in a
+:class:`~weightwidget.store.RevisionStore`, so another process that opens the
+same store gets exactly the same weights.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import io
+import logging
+import os
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import query
+from ._checks import (
+    check_choice,
+    check_length,
+    check_weight_values,
+    unknown_column_message,
+)
+from .balance import STRATEGIES, class_weights
+from .errors import StoreExistsError, StoreMismatchError
+from .store import RevisionStore, npy_bytes, npy_load
+
+if TYPE_CHECKING:
+    import matplotlib.axes
+
+__all__ = ["WeightTable"]
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+RESERVED = ("weight", "row")
+IF_EXISTS = ("reuse", "overwrite", "error")
+DEFAULT_STORE_DIR = ".weightwidget"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+Where = Any  # str | bool mask | row ids | slice | None
+
+
+class WeightTable:
+    """A dataset's labels and columns with one editable weight per sample.
+
+    Build one with :meth:`from_pandas`, :meth:`from_arrays`,
+    :meth:`from_torch_dataset`, or reopen a store with :meth:`open`. Every
+    sample starts at ``weight = 1.0``; weight 0 leaves a sample out of training.
+
+    Examples
+    --------
+    >>> t = WeightTable.from_arrays(labels=[0, 0, 0, 1], name="toy", store="memory://toy")
+    >>> t.balance("balanced")
+    1
+    >>> t.weights
+    array([0.66666667, 0.66666667, 0.66666667, 2.        ])
+    """
+
+    def __init__(
+        self,
+        *,
+        store: RevisionStore,
+        columns: dict[str, Any],
+        label: str,
+        revision: int,
+        weights: np.ndarray,
+        author: str,
+    ) -> None:
+        # private: use the from_* constructors or open()
+        self._store = store
+        self._columns = columns
+        self._base_names = list(columns)
+        self._label = label
+        self._revision = revision
+        self._weights = weights
+        self._weights.flags.writeable = False
+        self._author = author
+        self._subscribers: list[Callable[[WeightTable], None]] = []
+        self._redo: list[int] = []
+        self._sort_cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._mask_cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._column_sets: set[str] = set()
+        self._columns_version = 0
+        self._classes: np.ndarray | None = None
+        self._codes: np.ndarray | None = None
+        self._row_ids: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_pandas(
+        cls,
+        df: pd.DataFrame,
+        *,
+        label: str,
+        name: str | None = None,
+        store: str | os.PathLike[str] | None = None,
+        weights: str | None = None,
+        if_exists: str = "reuse",
+        author: str | None = None,
+    ) -> WeightTable:
+        """Build a table from a DataFrame; every other column becomes a table column.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per sample, in dataset order.
+        label : str
+            Name of the class-label column (ints, strings or categories).
+        name : str, optional
+            Name of the table; the default store is ``.weightwidget/<name>`` in the
+            working directory. Without a name the data's fingerprint names it.
+        store : str or path, optional
+            Folder path or fsspec URL (``memory://x``, ``s3://bucket/x``) of the store.
+        weights : str, optional
+            A column holding starting weights (default: all 1.0).
+        if_exists : {"reuse", "overwrite", "error"}, default="reuse"
+            When the store exists: ``reuse`` reopens it and keeps its curated
+            weights (the data must be the same), ``overwrite`` starts afresh,
+            ``error`` raises.
+        author : str, optional
+            Recorded with each revision (default: ``$WEIGHTWIDGET_AUTHOR`` or the
+            login name).
+
+        Returns
+        -------
+        WeightTable
+
+        Raises
+        ------
+        ValueError
+            Unknown label column, missing labels, an empty frame, bad weights.
+        StoreMismatchError
+            The store holds different data under this name; the message says what differs.
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"from_pandas expects a pandas DataFrame; got {type(df).__name__}")
+        names = [str(c) for c in df.columns]
+        if label not in names:
+            raise ValueError(f"label column: {unknown_column_message(label, names)}")
+        initial = None
+        if weights is not None:
+            if weights not in names:
+                raise ValueError(f"weights column: {unknown_column_message(weights, names)}")
+            initial = df[weights].to_numpy()
+        columns: dict[str, Any] = {label: df[label]}
+        for col in df.columns:
+            key = str(col)
+            if key in (label, weights):
+                continue
+            columns[key] = df[col]
+        return cls._build(
+            columns,
+            label=label,
+            name=name,
+            store=store,
+            initial=initial,
+            if_exists=if_exists,
+            author=author,
+            source="pandas DataFrame",
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        labels: Any,
+        name: str | None = None,
+        store: str | os.PathLike[str] | None = None,
+        weights: Any = None,
+        if_exists: str = "reuse",
+        author: str | None = None,
+        **columns: Any,
+    ) -> WeightTable:
+        """Build a table from a label array and extra columns given as keywords.
+
+        Parameters
+        ----------
+        labels : array-like of shape (n_samples,)
+            Class labels (ints or strings).
+        name, store, if_exists, author
+            As in :meth:`from_pandas`.
+        weights : array-like of shape (n_samples,), optional
+            Starting weights (default: all 1.0).
+        **columns : array-like
+            Extra columns, each of length ``n_samples``: numbers, booleans,
+            strings, or images (an array of shape ``(n_samples, h, w[, c])``).
+
+        Returns
+        -------
+        WeightTable
+        """
+        data: dict[str, Any] = {"label": labels}
+        for key, values in columns.items():
+            data[key] = values
+        return cls._build(
+            data,
+            label="label",
+            name=name,
+            store=store,
+            initial=weights,
+            if_exists=if_exists,
+            author=author,
+            source="arrays",
+        )
+
+    @classmethod
+    def from_torch_dataset(
+        cls,
+        dataset: Any,
+        *,
+        name: str | None = None,
+        store: str | os.PathLike[str] | None = None,
+        label_fn: Callable[[Any], Any] | None = None,
+        if_exists: str = "reuse",
+        author: str | None = None,
+        progress: bool = True,
+        **columns: Any,
+    ) -> WeightTable:
+        """Build a table from a map-style ``torch.utils.data.Dataset``.
+
+        Labels come from ``dataset.targets`` or ``dataset.labels`` when present
+        (through ``Subset`` and ``ConcatDataset`` too); otherwise every item is
+        read once, with a progress bar, and ``label_fn(item)`` (default
+        ``item[1]``) gives its label.
+
+        Parameters
+        ----------
+        dataset : torch.utils.data.Dataset
+            A map-style dataset with ``__len__`` and ``__getitem__``.
+        label_fn : callable, optional
+            Label of one item, e.g. ``lambda item: item["y"]``.
+        progress : bool, default=True
+            Show a tqdm progress bar while iterating.
+        name, store, if_exists, author, **columns
+            As in :meth:`from_arrays`.
+
+        Returns
+        -------
+        WeightTable
+        """
+        labels = _torch_labels(dataset, label_fn=label_fn, progress=progress)
+        data: dict[str, Any] = {"label": labels, **columns}
+        return cls._build(
+            data,
+            label="label",
+            name=name,
+            store=store,
+            initial=None,
+            if_exists=if_exists,
+            author=author,
+            source=f"torch dataset {type(dataset).__name__}",
+        )
+
+    @classmethod
+    def open(cls, store: str | os.PathLike[str], *, author: str | None = None) -> WeightTable:
+        """Reopen a persisted table, in this or any other process.
+
+        Parameters
+        ----------
+        store : str or path
+            The store's folder path or fsspec URL.
+        author : str, optional
+            Recorded with revisions made through this table.
+
+        Returns
+        -------
+        WeightTable
+            At the newest revision that reads back whole. A damaged file is
+            reported with a :class:`~weightwidget.errors.StoreCorruptionWarning`
+            naming it.
+        """
+        st = RevisionStore(os.fspath(store))
+        meta = st.read_meta()
+        parquet, tensors = st.read_base()
+        columns = _decode_base(parquet, tensors, meta)
+        return cls._from_store(st, columns, meta, author)
+
+    @classmethod
+    def _from_store(
+        cls, st: RevisionStore, columns: dict[str, Any], meta: dict[str, Any], author: str | None
+    ) -> WeightTable:
+        n = int(meta["n_rows"])
+        rev, weights = st.head(n)
+        table = cls(
+            store=st,
+            columns=columns,
+            label=meta["label"],
+            revision=rev,
+            weights=weights,
+            author=_author(author),
+        )
+        table._load_column_sets()
+        return table
+
+    @classmethod
+    def _build(
+        cls,
+        data: dict[str, Any],
+        *,
+        label: str,
+        name: str | None,
+        store: Any,
+        initial: Any,
+        if_exists: str,
+        author: str | None,
+        source: str,
+    ) -> WeightTable:
+        check_choice(if_exists, IF_EXISTS, what="if_exists")
+        columns = _normalise_columns(data, label=label)
+        n = len(columns[label])
+        if initial is None:
+            initial_w = np.ones(n)
+        else:
+            initial_w = check_weight_values(initial, what="starting weights")
+            check_length(initial_w, n, what="weights")
+        hashes = {key: _column_hash(values) for key, values in columns.items()}
+        hashes["(starting weights)"] = _column_hash(initial_w)
+        fingerprint = hashlib.blake2b(
+            "".join(f"{k}={v};" for k, v in hashes.items()).encode(), digest_size=8
+        ).hexdigest()
+        if name is None:
+            name = f"table-{fingerprint[:12]}"
+        elif not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(
+                f"name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter "
+                f"or digit); got name={name!r}"
+            )
+        url = os.fspath(store) if store is not None else str(Path(DEFAULT_STORE_DIR) / name)
+        st = RevisionStore(url)
+        if st.exists():
+            if if_exists == "error":
+                raise StoreExistsError(
+                    f"a store already exists at {st.url}; pass if_exists='reuse' to reopen "
+                    "it or if_exists='overwrite' to start afresh"
+                )
+            if if_exists == "reuse":
+                meta = st.read_meta()
+                if meta.get("fingerprint") != fingerprint:
+                    raise StoreMismatchError(
+                        f"the store at {st.url} holds different data than given: "
+                        f"{_describe_mismatch(meta, columns, hashes, label)}. Pass "
+                        "if_exists='overwrite' to replace it, or another name= / store="
+                    )
+                logger.info("reopening %s at its latest revision", st.url)
+                return cls._from_store(st, columns, meta, author)
+            st.destroy()
+            st = RevisionStore(url)
+        meta = {
+            "format": "weightwidget-store",
+            "name": name,
+            "n_rows": n,
+            "label": label,
+            "columns": [
+                {"name": k, "kind": query.column_kind(v), "hash": hashes[k]}
+                for k, v in columns.items()
+            ],
+            "fingerprint": fingerprint,
+            "created": time.time(),
+            "source": source,
+        }
+        parquet, tensors = _encode_base(columns)
+        classes = len(pd.unique(np.asarray(_label_values(columns[label]))))
+        header = {
+            "created": time.time(),
+            "author": _author(author),
+            "message": f"created from {source} ({n:,} rows, {classes} classes)",
+            "rows_changed": n,
+            "action": "create",
+        }
+        st.create(meta, parquet, tensors, initial_w, header)
+        return cls(
+            store=st,
+            columns=columns,
+            label=label,
+            revision=0,
+            weights=initial_w.copy(),
+            author=_author(author),
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def weights(self) -> np.ndarray:
+        """Current weights: read-only float64 array in dataset order."""
+        return self._weights
+
+    @property
+    def revision(self) -> int:
+        """The revision these weights belong to."""
+        return self._revision
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+        return str(self._store.meta.get("name", ""))
+
+    @property
+    def store_url(self) -> str:
+        """Where the store lives (pass it to :meth:`open` in another process)."""
+        return self._store.url
+
+    @property
+    def label(self) -> str:
+        """Name of the label column."""
+        return self._label
+
+    @property
+    def n_rows(self) -> int:
+        """Number of samples."""
+        return len(self._weights)
+
+    def __len__(self) -> int:
+        return len(self._weights)
+
+    @property
+    def columns(self) -> list[str]:
+        """Data column names in display order (label first); ``weight`` is not included."""
+        return list(self._columns)
+
+    def column(self, name: str) -> Any:
+        """Values of one column.
+
+        Returns a 1-D ndarray for numbers and booleans, a
+        :class:`pandas.Categorical` for text, an ndarray of shape ``(n, h, w[, c])``
+        for images. ``"weight"`` and ``"row"`` give the current weights and row ids.
+        """
+        if name == "weight":
+            return self._weights
+        if name == "row":
+            return self._rows()
+        if name not in self._columns:
+            raise KeyError(unknown_column_message(name, [*self._columns, *RESERVED]))
+        return self._columns[name]
+
+    def column_kind(self, name: str) -> str:
+        """``"numeric"``, ``"bool"``, ``"string"`` or ``"image"``."""
+        return query.column_kind(self.column(name))
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Class label of each sample, in dataset order."""
+        return np.asarray(_label_values(self._columns[self._label]))
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Sorted distinct class labels."""
+        self._factorize_labels()
+        assert self._classes is not None
+        return self._classes
+
+    @property
+    def label_codes(self) -> np.ndarray:
+        """Index into :attr:`classes` of each sample's label."""
+        self._factorize_labels()
+        assert self._codes is not None
+        return self._codes
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """A DataFrame of the columns plus the current ``weight`` (index: row id)."""
+        data: dict[str, Any] = {}
+        for key, values in self._columns.items():
+            data[key] = list(values) if query.column_kind(values) == "image" else values
+        data["weight"] = self._weights
+        return pd.DataFrame(data, index=pd.RangeIndex(len(self), name="row"))
+
+    def __repr__(self) -> str:
+        return (
+            f"<WeightTable {self.name!r}: {len(self):,} rows, {len(self.classes)} classes, "
+            f"revision {self._revision}, store {self._store.url}>"
+        )
+
+    # ------------------------------------------------------------------ selection
+    def mask(self, where: Where = None) -> np.ndarray:
+        """Boolean mask of the rows ``where`` selects.
+
+        Parameters
+        ----------
+        where : str, array-like of bool, array-like of int, slice or None
+            A filter string (``"label == 3 and loss > 2"``), a boolean mask, row
+            ids, a slice of row positions, or None for every row.
+        """
+        if isinstance(where, str):
+            return self._filter_mask(where)
+        ids = self._resolve(where)[0]
+        out = np.zeros(len(self), dtype=bool)
+        out[ids] = True
+        return out
+
+    def select(self, where: Where = None) -> np.ndarray:
+        """Sorted row ids of the rows ``where`` selects (see :meth:`mask`)."""
+        ids = self._resolve(where)[0]
+        return ids if isinstance(where, str) or where is None else np.unique(ids)
+
+    def count(self, where: Where = None) -> int:
+        """Number of rows ``where`` selects."""
+        return len(self._resolve(where)[0])
+
+    def sort_order(self, by: str, *, ascending: bool = True) -> np.ndarray:
+        """Row ids ordered by a column: stable, ties by row id, missing values last.
+
+        Cached per column and direction (for ``weight``, per revision).
+        """
+        if by == "row":
+            rows = self._rows()
+            return rows if ascending else rows[::-1].copy()
+        values = self.column(by)
+        if query.column_kind(values) == "image":
+            raise ValueError(f"column {by!r} holds images and cannot be sorted")
+        key = (by, bool(ascending), self._revision if by == "weight" else -1, self._columns_version)
+        order = self._sort_cache.get(key)
+        if order is None:
+            order = query.sort_order(values, ascending=ascending)
+            order.flags.writeable = False
+            self._sort_cache[key] = order
+            while len(self._sort_cache) > 8:
+                self._sort_cache.popitem(last=False)
+        return order
+
+    # ------------------------------------------------------------------ edits
+    def set_weights(self, where: Where, value: Any, message: str | None = None) -> int:
+        """Set the weight of the selected rows; one new revision.
+
+        Parameters
+        ----------
+        where : str, array-like of bool, array-like of int, slice or None
+            Which rows (see :meth:`mask`); None means every row.
+        value : float or array-like of float
+            One value for all selected rows, or one per selected row (in row-id
+            order for filters, masks and slices; in the given order for row ids).
+        message : str, optional
+            Revision message; generated when omitted, e.g.
+            ``"set weight=0 where label == 3 (412 rows)"``.
+
+        Returns
+        -------
+        int
+            The new revision.
+
+        Raises
+        ------
+        ValueError
+            NaN, infinite or negative values; a value array of the wrong length;
+            a malformed filter; row ids out of range.
+        """
+        per_row = np.ndim(value) > 0
+        values = check_weight_values(value, what="weight values")
+        self._resolve(where)  # validate before taking the lock
+
+        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            ids, desc = self._resolve(where)
+            if per_row:
+                check_length(
+                    values, len(ids), what="value", hint=f" (one per selected row: {desc})"
+                )
+                new = values
+            else:
+                new = np.full(len(ids), float(values))
+            shown = "per-row values" if per_row else _fmt(float(values))
+            return ids, new, f"set weight={shown} {desc} ({len(ids):,} rows)"
+
+        return self._commit(op, message, action="set")
+
+    def scale_weights(self, where: Where, factor: Any, message: str | None = None) -> int:
+        """Multiply the weight of the selected rows by ``factor``; one new revision.
+
+        Parameters
+        ----------
+        where : str, array-like of bool, array-like of int, slice or None
+            Which rows (see :meth:`mask`).
+        factor : float or array-like of float
+            Non-negative, finite; a scalar or one per selected row.
+        message : str, optional
+            Revision message (generated when omitted).
+
+        Returns
+        -------
+        int
+            The new revision.
+        """
+        per_row = np.ndim(factor) > 0
+        factors = check_weight_values(factor, what="factor")
+        self._resolve(where)
+
+        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            ids, desc = self._resolve(where)
+            if per_row:
+                check_length(
+                    factors, len(ids), what="factor", hint=f" (one per selected row: {desc})"
+                )
+            new = current[ids] * factors
+            check_weight_values(new, what="scaled weights")
+            shown = "per-row factors" if per_row else _fmt(float(factors))
+            return ids, new, f"multiply weight by {shown} {desc} ({len(ids):,} rows)"
+
+        return self._commit(op, message, action="scale")
+
+    def balance(
+        self,
+        strategy: str = "inverse_frequency",
+        where: Where = None,
+        *,
+        beta: float = 0.999,
+        message: str | None = None,
+    ) -> int:
+        """Give each included sample its class's weight; one new revision.
+
+        Class counts are taken over the included rows (weight > 0) that ``where``
+        selects; those rows get the class weight of the strategy and rows at
+        weight 0 stay excluded.
+
+        Parameters
+        ----------
+        strategy : {"inverse_frequency", "sqrt_inverse_frequency", "effective_number", \
+"balanced"}
+            See :func:`weightwidget.balance.class_weights`: ``n / n_c``,
+            ``sqrt(n / n_c)``, Cui et al.'s ``(1 - beta) / (1 - beta**n_c)``
+            (normalised to sum to the number of classes), or scikit-learn's
+            ``n / (k * n_c)``.
+        where : str, array-like, slice or None, default=None
+            Restrict to these rows (default: all).
+        beta : float, default=0.999
+            For ``effective_number``.
+        message : str, optional
+            Revision message (generated when omitted).
+
+        Returns
+        -------
+        int
+            The new revision.
+        """
+        check_choice(strategy, STRATEGIES, what="strategy")
+        if not (0.0 <= beta < 1.0):
+            raise ValueError(f"beta must be in [0, 1); got beta={beta!r}")
+        self._resolve(where)
+        codes = self.label_codes
+        k = len(self.classes)
+
+        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            ids, desc = self._resolve(where)
+            ids = ids[current[ids] > 0]  # existing zeros stay excluded
+            if len(ids) == 0:
+                raise ValueError(
+                    f"nothing to balance: every row {desc} has weight 0; include some rows "
+                    "first, e.g. set_weights(where, 1)"
+                )
+            row_codes = codes[ids]
+            cw = class_weights(np.bincount(row_codes, minlength=k), strategy, beta=beta)
+            present = int((np.bincount(row_codes, minlength=k) > 0).sum())
+            return (
+                ids,
+                cw[row_codes],
+                (f"balance {strategy} {desc} ({len(ids):,} rows, {present} classes)"),
+            )
+
+        return self._commit(op, message, action="balance")
+
+    def revert(self, rev: int, *, message: str | None = None) -> int:
+        """Restore the weights of revision ``rev`` as a new revision.
+
+        Returns
+        -------
+        int
+            The new revision.
+        """
+        target = self.weights_at(rev)
+
+        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            ids = np.flatnonzero(current != target)
+            return ids, target[ids], f"revert to revision {rev} ({len(ids):,} rows)"
+
+        new = self._commit(op, message, action="revert", extra={"restores": int(rev)})
+        return new
+
+    def undo(self) -> int:
+        """Undo the last edit: a new revision restoring the weights before it.
+
+        Returns
+        -------
+        int
+            The new revision.
+
+        Raises
+        ------
+        ValueError
+            When there is nothing left to undo.
+        """
+        state = self._revision
+        header = self._store.header(state)
+        while header.get("action") in ("undo", "redo"):
+            state = int(header["restores_state_of"])
+            header = self._store.header(state)
+        parent = header.get("parent")
+        if parent is None:
+            raise ValueError("nothing to undo: the table is at its first revision")
+        undone_msg = header.get("message", "")
+        target = self.weights_at(int(parent))
+        redo = [*self._redo, state]
+
+        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            ids = np.flatnonzero(current != target)
+            return ids, target[ids], f"undo: {undone_msg}"
+
+        rev = self._commit(
+            op,
+            None,
+            action="undo",
+            extra={"restores": int(parent), "restores_state_of": int(parent), "undoes": int(state)},
+        )
+        self._redo = redo
+        return rev
+
+    def redo(self) -> int:
+        """Redo the last undone edit (as a new revision).
+
+        Raises
+        ------
+        ValueError
+            When nothing was undone since the last edit.
+        """
+        if not self._redo:
+            raise ValueError("nothing to redo")
+        state = self._redo[-1]
+        target = self.weights_at(state)
+        msg = self._store.header(state).get("message", "")
+
+        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            ids = np.flatnonzero(current != target)
+            return ids, target[ids], f"redo: {msg}"
+
+        redo = self._redo[:-1]
+        rev = self._commit(
+            op, None, action="redo", extra={"restores": int(state), "restores_state_of": int(state)}
+        )
+        self._redo = redo
+        return rev
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether :meth:`undo` has something to undo."""
+        state = self._revision
+        header = self._store.header(state)
+        while header.get("action") in ("undo", "redo"):
+            state = int(header["restores_state_of"])
+            header = self._store.header(state)
+        return header.get("parent") is not None
+
+    @property
+    def can_redo(self) -> bool:
+        """Whether :meth:`redo` has something to redo."""
+        return bool(self._redo)
+
+    def _commit(
+        self,
+        op: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, str]],
+        message: str | None,
+        *,
+        action: str,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """Apply ``op`` to the newest weights under the writer lock and write a revision.
+
+        ``op`` runs after picking up revisions other processes committed, so two
+        writers both land and neither edit is lost.
+        """
+        if message is not None and not isinstance(message, str):
+            raise TypeError(f"message must be a string; got {type(message).__name__}")
+        t0 = time.perf_counter()
+        with self._store.lock():
+            self._refresh_locked()
+            ids, values, auto = op(self._weights)
+            values = check_weight_values(values, what="weight values")
+            ids = np.asarray(ids, dtype=np.int64)
+            changed = self._weights[ids] != values
+            ids_c, vals_c = ids[changed], values[changed]
+            new = self._weights.copy()
+            new[ids_c] = vals_c
+            header = {
+                "created": time.time(),
+                "author": self._author,
+                "message": message if message is not None else auto,
+                "rows_changed": int(ids_c.size),
+                "rows_matched": int(ids.size),
+                "action": action,
+                **(extra or {}),
+            }
+            written = self._store.commit(self._revision, ids_c, vals_c, header, new)
+            new.flags.writeable = False
+            self._weights = new
+            self._revision = int(written["revision"])
+        if action not in ("undo", "redo"):
+            self._redo = []
+        logger.debug(
+            "revision %d (%s) in %.1f ms",
+            self._revision,
+            header["message"],
+            1e3 * (time.perf_counter() - t0),
+        )
+        self._notify()
+        return self._revision
+
+    # ------------------------------------------------------------------ history
+    def history(self) -> pd.DataFrame:
+        """All revisions, oldest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``revision, parent, created, author, message, rows_changed``;
+            ``created`` is a UTC timestamp. Damaged revision files are left out.
+        """
+        rows = []
+        for rev in self._store.revision_numbers():
+            try:
+                h = self._store.header(rev)
+            except Exception:  # damaged: reported by open(); history lists what is readable
+                continue
+            parent = h.get("parent")
+            rows.append(
+                {
+                    "revision": rev,
+                    "parent": pd.NA if parent is None else int(parent),
+                    "created": pd.Timestamp(h.get("created", 0), unit="s", tz="UTC"),
+                    "author": h.get("author", ""),
+                    "message": h.get("message", ""),
+                    "rows_changed": int(h.get("rows_changed", 0)),
+                }
+            )
+        df = pd.DataFrame(
+            rows, columns=["revision", "parent", "created", "author", "message", "rows_changed"]
+        )
+        df["parent"] = df["parent"].astype("Int64")
+        return df
+
+    def weights_at(self, rev: int) -> np.ndarray:
+        """The weights as they were at revision ``rev``."""
+        rev = _check_revision(rev)
+        if rev == self._revision:
+            return self._weights.copy()
+        if rev not in set(self._store.revision_numbers()):
+            raise ValueError(
+                f"revision {rev} does not exist; revisions run from 0 to "
+                f"{self._store.next_number() - 1}"
+            )
+        return self._store.weights_at(rev, len(self))
+
+    def diff(self, a: int, b: int | None = None) -> pd.DataFrame:
+        """Rows whose weight differs between revisions ``a`` and ``b``.
+
+        Parameters
+        ----------
+        a, b : int
+            Revisions; ``b`` defaults to the current one.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``row``; columns ``label``, ``weight_a``, ``weight_b``.
+        """
+        b = self._revision if b is None else b
+        wa, wb = self.weights_at(a), self.weights_at(b)
+        ids = np.flatnonzero(wa != wb)
+        out = pd.DataFrame(
+            {"label": self.labels[ids], "weight_a": wa[ids], "weight_b": wb[ids]},
+            index=pd.Index(ids, name="row"),
+        )
+        out.attrs.update(a=int(a), b=int(b))
+        return out
+
+    def latest(self) -> WeightTable:
+        """Pick up revisions (and columns) committed by other processes; returns ``self``."""
+        rev, weights = self._store.head(len(self), known=(self._revision, self._weights))
+        changed = False
+        if rev != self._revision:
+            weights.flags.writeable = False
+            self._weights, self._revision = weights, rev
+            self._redo = []
+            changed = True
+        changed |= self._load_column_sets()
+        if changed:
+            self._notify()
+        return self
+
+    def _refresh_locked(self) -> None:
+        rev, weights = self._store.head(len(self), known=(self._revision, self._weights))
+        if rev != self._revision:
+            weights.flags.writeable = False
+            self._weights, self._revision = weights, rev
+
+    # ------------------------------------------------------------------ columns
+    def set_columns(self, columns: Mapping[str, Any], *, message: str | None = None) -> None:
+        """Add or replace per-sample columns (e.g. a run's metrics), persisted in the store.
+
+        Parameters
+        ----------
+        columns : mapping of str to array-like
+            Each of length ``n_samples``; numbers, booleans or strings. The label
+            column cannot be replaced.
+        message : str, optional
+            A note stored with the columns.
+        """
+        if not columns:
+            raise ValueError("set_columns needs at least one column")
+        for key in columns:
+            if key in RESERVED or key == self._label:
+                raise ValueError(f"column name {key!r} is reserved; choose another name")
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"column names must be non-empty strings; got {key!r}")
+            if key in self._base_names:
+                raise ValueError(f"{key!r} is a base data column and cannot be replaced")
+        normal = _normalise_columns(dict(columns), label=None, n_rows=len(self))
+        for key, values in normal.items():
+            if query.column_kind(values) == "image":
+                raise ValueError(f"column {key!r}: added columns must be one-dimensional")
+        parquet, _ = _encode_base(normal)
+        set_name = (
+            "set-" + hashlib.blake2b("|".join(sorted(normal)).encode(), digest_size=6).hexdigest()
+        )
+        header = {
+            "columns": list(normal),
+            "created": time.time(),
+            "author": self._author,
+            "message": message or f"columns {', '.join(normal)}",
+        }
+        with self._store.lock():
+            self._store.write_columns(set_name, parquet, header)
+        self._column_sets.add(f"{set_name}@{header['created']}")
+        self._columns.update(normal)
+        self._columns_changed()
+        self._notify()
+
+    def _load_column_sets(self) -> bool:
+        changed = False
+        for header, payload in self._store.read_columns():
+            key = f"{header.get('set')}@{header.get('created')}"
+            if key in self._column_sets:
+                continue
+            self._column_sets.add(key)
+            cols = _decode_base(payload, {}, {"n_rows": len(self)})
+            self._columns.update(cols)
+            changed = True
+        if changed:
+            self._columns_changed()
+        return changed
+
+    def _columns_changed(self) -> None:
+        self._columns_version += 1
+        self._mask_cache.clear()
+
+    # ------------------------------------------------------------------ summaries
+    def class_balance(self, num_samples: int | None = None) -> pd.DataFrame:
+        """Per-class counts and weighted shares.
+
+        Parameters
+        ----------
+        num_samples : int, optional
+            Draws per epoch for ``expected_draws`` (default: the number of rows
+            with weight > 0).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by class: ``count``, ``included`` (weight > 0), ``weight_sum``,
+            ``share`` (count / rows), ``effective_share`` (weight_sum / total
+            weight) and ``expected_draws`` (``num_samples * effective_share``).
+
+        Raises
+        ------
+        ValueError
+            When every weight is 0 (there is no distribution to draw from).
+        """
+        counts, included, sums = query.class_aggregates(
+            self.label_codes, len(self.classes), self._weights
+        )
+        total = float(sums.sum())
+        if total <= 0:
+            raise ValueError(
+                "all weights are 0, so there is no distribution to describe; include some "
+                "rows first, e.g. set_weights(None, 1) or revert(...)"
+            )
+        if num_samples is None:
+            num_samples = int(included.sum())
+        elif not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
+            raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}")
+        effective = sums / total
+        return pd.DataFrame(
+            {
+                "count": counts,
+                "included": included,
+                "weight_sum": sums,
+                "share": counts / max(len(self), 1),
+                "effective_share": effective,
+                "expected_draws": effective * num_samples,
+            },
+            index=pd.Index(self.classes, name=self._label),
+        )
+
+    def plot_balance(
+        self, ax: matplotlib.axes.Axes | None = None, compare_to: int | None = None
+    ) -> matplotlib.axes.Axes:
+        """Bar chart of raw vs effective (weighted) share per class.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
+        compare_to : int, optional
+            Also show the effective share at this earlier revision.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from .plots import plot_balance
+
+        return plot_balance(self, ax=ax, compare_to=compare_to)
+
+    def effective_share_at(self, rev: int) -> np.ndarray:
+        """Effective (weighted) share per class at revision ``rev``."""
+        w = self.weights_at(rev)
+        sums = np.bincount(self.label_codes, weights=w, minlength=len(self.classes))
+        total = sums.sum()
+        return sums / total if total > 0 else np.zeros_like(sums)
+
+    # ------------------------------------------------------------------ observers
+    def subscribe(self, callback: Callable[[WeightTable], None]) -> Callable[[], None]:
+        """Call ``callback(table)`` after every change of revision or columns.
+
+        Returns
+        -------
+        callable
+            Call it to unsubscribe.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(self)
+            except Exception:  # an observer must never break an edit
+                logger.exception("weightwidget subscriber %r failed", callback)
+
+    # ------------------------------------------------------------------ internals
+    def _rows(self) -> np.ndarray:
+        if self._row_ids is None:
+            self._row_ids = np.arange(len(self), dtype=np.int64)
+            self._row_ids.flags.writeable = False
+        return self._row_ids
+
+    def _factorize_labels(self) -> None:
+        if self._codes is not None:
+            return
+        values = self._columns[self._label]
+        if isinstance(values, pd.Categorical):
+            present = np.unique(np.asarray(values.codes))
+            cats = np.asarray(values.categories, dtype=object)[present]
+            order = np.argsort(cats.astype(str), kind="stable")
+            remap = np.full(len(values.categories), -1, dtype=np.int64)
+            remap[present[order]] = np.arange(len(present))
+            self._classes = cats[order]
+            self._codes = _small_int(remap[np.asarray(values.codes)])
+        else:
+            codes, uniques = pd.factorize(values, sort=True)
+            self._classes = np.asarray(uniques)
+            self._codes = _small_int(codes)
+
+    def _filter_mask(self, text: str) -> np.ndarray:
+        node = query.parse(text)
+        used = query.columns_used(node)
+        key = (text, self._revision if "weight" in used else -1, self._columns_version)
+        hit = self._mask_cache.get(key)
+        if hit is not None:
+            self._mask_cache.move_to_end(key)
+            return hit
+        mask = query.evaluate(text, _ColumnView(self), len(self))
+        mask.flags.writeable = False
+        self._mask_cache[key] = mask
+        while len(self._mask_cache) > 16:
+            self._mask_cache.popitem(last=False)
+        return mask
+
+    def _resolve(self, where: Where) -> tuple[np.ndarray, str]:
+        """Row ids (int64) and a human description of ``where``."""
+        n = len(self)
+        if where is None:
+            return self._rows(), "for all rows"
+        if isinstance(where, str):
+            return np.flatnonzero(self._filter_mask(where)), f"where {where}"
+        if isinstance(where, slice):
+            return self._rows()[where], f"for rows {_fmt_slice(where)}"
+        if isinstance(where, (int, np.integer)) and not isinstance(where, bool):
+            where = [where]
+        if isinstance(where, pd.Series):
+            where = where.to_numpy()
+        try:
+            arr = np.asarray(where)
+        except Exception as exc:
+            raise TypeError(_where_help(where)) from exc
+        if arr.dtype == bool:
+            if arr.ndim != 1:
+                raise ValueError(f"a boolean mask must be one-dimensional; got shape {arr.shape}")
+            check_length(arr, n, what="boolean mask", hint=" (one entry per row)")
+            return np.flatnonzero(arr), "where mask"
+        if arr.size == 0:
+            return np.empty(0, dtype=np.int64), "for no rows"
+        if arr.dtype.kind not in "iu":
+            if arr.dtype.kind == "f" and np.all(np.mod(arr, 1) == 0):
+                arr = arr.astype(np.int64)
+            else:
+                raise TypeError(_where_help(where))
+        ids = arr.astype(np.int64).ravel()
+        bad = (ids < 0) | (ids >= n)
+        if bad.any():
+            first = int(ids[np.argmax(bad)])
+            raise ValueError(
+                f"row id {first} is out of range: row ids run from 0 to {n - 1}"
+                + (f" ({int(bad.sum())} bad ids)" if bad.sum() > 1 else "")
+            )
+        if len(ids) > 1 and len(np.unique(ids)) != len(ids):
+            raise ValueError("row ids contain duplicates; give each row once")
+        return ids, f"for {len(ids):,} selected rows" if len(ids) > 1 else f"for row {ids[0]}"
+
+
+class _ColumnView(Mapping[str, Any]):
+    """Columns as the filter evaluator sees them, with ``weight`` and ``row``."""
+
+    def __init__(self, table: WeightTable) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> Any:
+        if key in RESERVED or key in self._table._columns:
+            return self._table.column(key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._table._columns
+        yield from RESERVED
+
+    def __len__(self) -> int:
+        return len(self._table._columns) + len(RESERVED)
+
+    def __contains__(self, key: object) -> bool:
+        return key in RESERVED or key in self._table._columns
+
+
+# ---------------------------------------------------------------------- helpers
+def _author(author: str | None) -> str:
+    if author is not None:
+        return str(author)
+    env = os.environ.get("WEIGHTWIDGET_AUTHOR")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _check_revision(rev: Any) -> int:
+    if isinstance(rev, bool) or not isinstance(rev, (int, np.integer)):
+        raise TypeError(f"a revision is an int; got {rev!r}")
+    return int(rev)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _fmt_slice(s: slice) -> str:
+    start = "" if s.start is None else s.start
+    stop = "" if s.stop is None else s.stop
+    step = "" if s.step is None else f":{s.step}"
+    return f"{start}:{stop}{step}"
+
+
+def _where_help(where: Any) -> str:
+    return (
+        f"where must be a filter string, a boolean mask, row ids, a slice or None; "
+        f"got {type(where).__name__}"
+    )
+
+
+def _small_int(codes: np.ndarray) -> np.ndarray:
+    codes = np.asarray(codes)
+    top = int(codes.max()) if codes.size else 0
+    dtype = np.int8 if top < 127 else np.int16 if top < 32767 else np.int32
+    return codes.astype(dtype)
+
+
+def _label_values(values: Any) -> Any:
+    if isinstance(values, pd.Categorical):
+        return np.asarray(values.astype(object))
+    return values
+
+
+def _normalise_columns(
+    data: dict[str, Any], *, label: str | None, n_rows: int | None = None
+) -> dict[str, Any]:
+    """Turn user columns into numpy arrays, Categoricals (text) or image tensors."""
+    out: dict[str, Any] = {}
+    for key, values in data.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"column names must be non-empty strings; got {key!r}")
+        if key in RESERVED and key != label:
+            raise ValueError(
+                f"column name {key!r} is reserved for the table's "
+                f"{'weights' if key == 'weight' else 'row ids'}; rename it"
+                + (" or pass weights='weight' to start from it" if key == "weight" else "")
+            )
+        out[key] = _normalise_one(key, values)
+        length = len(out[key])
+        if n_rows is None:
+            n_rows = length
+        elif length != n_rows:
+            raise ValueError(
+                f"column {key!r} has {length} rows but {next(iter(data))!r} has {n_rows}; "
+                "all columns need one value per sample"
+            )
+    if n_rows == 0:
+        raise ValueError("the table is empty: the data has 0 rows")
+    if label is not None:
+        lab = out[label]
+        kind = query.column_kind(lab)
+        if kind == "image":
+            raise ValueError(f"label column {label!r} must be one value per sample")
+        if kind == "numeric" and np.asarray(lab).dtype.kind == "f":
+            arr = np.asarray(lab)
+            if np.isnan(arr).any():
+                raise ValueError(
+                    f"label column {label!r} has missing values (first at row "
+                    f"{int(np.flatnonzero(np.isnan(arr))[0])}); fill or drop them"
+                )
+            if np.all(np.mod(arr, 1) == 0):
+                out[label] = arr.astype(np.int64)
+        if isinstance(lab, pd.Categorical) and (np.asarray(lab.codes) < 0).any():
+            first = int(np.flatnonzero(np.asarray(lab.codes) < 0)[0])
+            raise ValueError(
+                f"label column {label!r} has missing values (first at row {first}); "
+                "fill or drop them"
+            )
+    return out
+
+
+def _normalise_one(key: str, values: Any) -> Any:
+    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
+        values = values.detach().cpu().numpy()
+    if isinstance(values, pd.Series):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            return _categorical(values.array)
+        if values.dtype.kind in "iufb":
+            return np.ascontiguousarray(values.to_numpy())
+        if pd.api.types.is_extension_array_dtype(values.dtype) and values.dtype.kind in "iuf":
+            return values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if str(values.dtype) == "boolean":
+            return values.fillna(False).to_numpy(dtype=bool)
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            return pd.Categorical(values.astype(str))
+        values = values.to_numpy(dtype=object)
+    if isinstance(values, pd.Categorical):
+        return _categorical(values)
+    if (
+        isinstance(values, (list, tuple))
+        and values
+        and hasattr(values[0], "size")
+        and hasattr(values[0], "mode")
+    ):  # PIL images
+        values = [np.asarray(v) for v in values]
+    arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if arr.dtype == object:
+        return _object_column(key, arr)
+    if arr.ndim == 0:
+        raise ValueError(f"column {key!r} must be an array, one value per sample")
+    if arr.dtype.kind in "US":
+        return pd.Categorical(arr.astype(str))
+    if arr.dtype.kind not in "iufb":
+        raise TypeError(f"column {key!r} has unsupported dtype {arr.dtype}")
+    return np.ascontiguousarray(arr).copy()
+
+
+def _object_column(key: str, arr: np.ndarray) -> Any:
+    if arr.ndim != 1:
+        raise ValueError(f"column {key!r} must be one-dimensional")
+    first = next((v for v in arr if v is not None), None)
+    if first is not None and (isinstance(first, np.ndarray) or hasattr(first, "mode")):
+        try:
+            stacked = np.stack([np.asarray(v) for v in arr])
+        except ValueError as exc:
+            raise ValueError(
+                f"column {key!r} holds arrays of different shapes; images must share one shape"
+            ) from exc
+        return stacked
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in arr[:100]):
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    strings = pd.Series(arr, dtype=object)
+    mask = strings.isna()
+    return pd.Categorical(strings.where(mask, strings.astype(str)))
+
+
+def _categorical(values: pd.Categorical) -> Any:
+    cats = values.categories
+    if cats.dtype.kind in "iuf":
+        codes = np.asarray(values.codes)
+        if (codes < 0).any():
+            return np.where(codes < 0, np.nan, np.asarray(cats, dtype=np.float64)[codes])
+        return np.asarray(cats)[codes]
+    return pd.Categorical.from_codes(
+        np.asarray(values.codes), categories=pd.Index(cats.astype(str))
+    )
+
+
+def _column_hash(values: Any) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    if isinstance(values, pd.Categorical):
+        h.update(b"cat")
+        h.update(pd.util.hash_array(np.asarray(values.astype(object))).tobytes())
+    else:
+        arr = np.ascontiguousarray(values)
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def _describe_mismatch(
+    meta: dict[str, Any], columns: dict[str, Any], hashes: dict[str, str], label: str
+) -> str:
+    n_new = len(columns[label])
+    if int(meta.get("n_rows", -1)) != n_new:
+        return f"it has {meta.get('n_rows')} rows, the data given has {n_new}"
+    old = {c["name"]: c["hash"] for c in meta.get("columns", [])}
+    missing = [k for k in old if k not in columns]
+    added = [k for k in columns if k not in old]
+    if missing or added:
+        parts = []
+        if added:
+            parts.append(f"new columns {', '.join(map(repr, added))}")
+        if missing:
+            parts.append(f"columns missing from the data: {', '.join(map(repr, missing))}")
+        return "; ".join(parts)
+    differ = [k for k in columns if old.get(k) != hashes[k]]
+    if differ:
+        return f"the values of column(s) {', '.join(map(repr, differ))} differ"
+    if meta.get("label") != label:
+        return f"its label column is {meta.get('label')!r}, not {label!r}"
+    return "the starting weights differ"
+
+
+def _encode_base(columns: dict[str, Any]) -> tuple[bytes, dict[str, bytes]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays, names = [], []
+    tensors: dict[str, bytes] = {}
+    for i, (key, values) in enumerate(columns.items()):
+        kind = query.column_kind(values)
+        if kind == "image":
+            tensors[f"tensor-{i}.npy"] = npy_bytes(np.ascontiguousarray(values))
+            continue
+        if isinstance(values, pd.Categorical):
+            codes = np.asarray(values.codes).astype(np.int32)
+            arrays.append(
+                pa.DictionaryArray.from_arrays(
+                    pa.array(codes, mask=codes < 0),
+                    pa.array(np.asarray(values.categories, dtype=object), type=pa.string()),
+                )
+            )
+        else:
+            arrays.append(pa.array(values))
+        names.append(key)
+    table = pa.table(arrays, names=names)
+    table = table.replace_schema_metadata(
+        {
+            "weightwidget.order": ",".join(columns),
+            "weightwidget.tensors": ",".join(
+                f"{key}={i}"
+                for i, (key, v) in enumerate(columns.items())
+                if query.column_kind(v) == "image"
+            ),
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue(), tensors
+
+
+def _decode_base(parquet: bytes, tensors: dict[str, bytes], meta: dict[str, Any]) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(pa.BufferReader(parquet))
+    md = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    cols: dict[str, Any] = {}
+    for name in table.column_names:
+        chunked = table.column(name)
+        if pa.types.is_dictionary(chunked.type):
+            arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+            codes = arr.indices.to_numpy(zero_copy_only=False)
+            codes = np.where(arr.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
+            cats = pd.Index(arr.dictionary.to_pylist(), dtype=object)
+            cols[name] = pd.Categorical.from_codes(codes.astype(np.int64), categories=cats)
+        else:
+            cols[name] = np.ascontiguousarray(chunked.to_numpy())
+    for item in filter(None, md.get("weightwidget.tensors", "").split(",")):
+        key, idx = item.rsplit("=", 1)
+        cols[key] = npy_load(tensors[f"tensor-{idx}.npy"])
+    order = [k for k in md.get("weightwidget.order", "").split(",") if k in cols]
+    return {k: cols[k] for k in order} if len(order) == len(cols) else cols
+
+
+def _torch_labels(
+    dataset: Any, *, label_fn: Callable[[Any], Any] | None, progress: bool
+) -> np.ndarray:
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(
+            "from_torch_dataset needs a map-style dataset (with __len__ and __getitem__); "
+            f"got {type(dataset).__name__}"
+        )
+    if label_fn is None:
+        fast = _fast_labels(dataset)
+        if fast is not None:
+            return fast
+    from tqdm.auto import tqdm
+
+    n = len(dataset)
+    labels = []
+    for i in tqdm(range(n), desc="reading labels", disable=not progress, unit="sample"):
+        item = dataset[i]
+        y = label_fn(item) if label_fn is not None else _second(item, i)
+        if hasattr(y, "item"):
+            y = y.item()
+        labels.append(y)
+    return np.asarray(labels)
+
+
+def _second(item: Any, i: int) -> Any:
+    try:
+        return item[1]
+    except (TypeError, IndexError, KeyError) as exc:
+        raise TypeError(
+            f"item {i} of the dataset is not an (x, y) pair; pass label_fn= to say where its "
+            "label is"
+        ) from exc
+
+
+def _fast_labels(dataset: Any) -> np.ndarray | None:
+    """Labels from attributes, through Subset and ConcatDataset, without reading items."""
+    inner = getattr(dataset, "dataset", None)
+    indices = getattr(dataset, "indices", None)
+    if inner is not None and indices is not None:  # torch.utils.data.Subset
+        parent = _fast_labels(inner)
+        if parent is None:
+            return None
+        return parent[np.asarray(indices, dtype=np.int64)]
+    parts = getattr(dataset, "datasets", None)
+    if parts is not None and hasattr(dataset, "cumulative_sizes"):  # ConcatDataset
+        got = [_fast_labels(d) for d in parts]
+        if any(g is None for g in got):
+            return None
+        return np.concatenate(got)  # type: ignore[arg-type]
+    for attr in ("targets", "labels"):
+        values = getattr(dataset, attr, None)
+        if values is None or callable(values):
+            continue
+        if hasattr(values, "detach"):
+            values = values.detach().cpu().numpy()
+        arr = np.asarray(values)
+        if arr.ndim == 1 and len(arr) == len(dataset):
+            return arr
+    return None
