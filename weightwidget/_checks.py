@@ -36,7 +36,7 @@ def check_weight_values(values: np.ndarray, *, what: str = "weights") -> np.ndar
     if bad.any():
         flat = np.flatnonzero(bad.ravel())
         first = int(flat[0])
-        value = arr.ravel()[first]
+        value = float(arr.ravel()[first])
         more = f" (and {flat.size - 1} more)" if flat.size > 1 else ""
         where = f" at position {first}" if arr.ndim else ""
         raise ValueError(

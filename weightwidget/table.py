@@ -596,7 +596,8 @@ class WeightTable:
                 check_length(
                     factors, len(ids), what="factor", hint=f" (one per selected row: {desc})"
                 )
-            new = current[ids] * factors
+            with np.errstate(over="ignore", invalid="ignore"):  # reported just below
+                new = current[ids] * factors
             check_weight_values(new, what="scaled weights")
             shown = "per-row factors" if per_row else _fmt(float(factors))
             return ids, new, f"multiply weight by {shown} {desc} ({len(ids):,} rows)"
