@@ -32,6 +32,8 @@ def check_weight_values(values: np.ndarray, *, what: str = "weights") -> np.ndar
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} must be numbers; got {_describe(values)}") from exc
+    if arr.size and np.isfinite(arr).all() and arr.min() >= 0:  # the common case, cheaply
+        return arr
     bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
         flat = np.flatnonzero(bad.ravel())

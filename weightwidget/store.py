@@ -35,7 +35,7 @@ import time
 import uuid
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,11 +61,26 @@ _SNAP_NAME = re.compile(r"^r(\d{12})\.snap$")
 
 
 # --------------------------------------------------------------------------- framing
-def frame(header: dict[str, Any], payload: bytes = b"") -> bytes:
-    """Return ``MAGIC | len | header JSON | payload | crc32`` as bytes."""
+Buffers = list[Any]  # bytes-like parts written one after another (no joined copy)
+
+
+def frame(header: dict[str, Any], *payload: Any) -> Buffers:
+    """Return ``MAGIC | len | header JSON | payload... | crc32`` as a list of buffers.
+
+    Large payloads (weights, ids) are passed as memoryviews and never copied.
+    """
     head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    body = b"".join((MAGIC, struct.pack("<I", len(head)), head, payload))
-    return body + struct.pack("<I", zlib.crc32(body))
+    parts: Buffers = [MAGIC, struct.pack("<I", len(head)), head, *payload]
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    parts.append(struct.pack("<I", crc))
+    return parts
+
+
+def joined(data: bytes | Buffers) -> bytes:
+    """The bytes of ``data``, joining buffer lists (small files and remote stores)."""
+    return b"".join(data) if isinstance(data, list) else bytes(data)
 
 
 def unframe(data: bytes, path: str) -> tuple[dict[str, Any], memoryview]:
@@ -124,15 +139,16 @@ class _LocalFiles:
     def makedirs(self, rel: str = "") -> None:
         self.path(rel).mkdir(parents=True, exist_ok=True)
 
-    def write(self, rel: str, data: bytes, *, no_clobber: bool = False) -> None:
+    def write(self, rel: str, data: bytes | Buffers, *, no_clobber: bool = False) -> None:
         final = self.path(rel)
         tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for part in data if isinstance(data, list) else [data]:
+                view = memoryview(part).cast("B")
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -151,6 +167,27 @@ class _LocalFiles:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def write_from(self, rel: str, produce: Callable[[Any], None]) -> dict[str, int]:
+        """Atomically write a file that ``produce(fileobj)`` streams; return its crc/size."""
+        final = self.path(rel)
+        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "wb") as f:
+                produce(f)
+                f.flush()
+                os.fsync(f.fileno())
+            crc, size = 0, 0
+            with open(tmp, "rb") as f:  # read back: the checksum is of what is on disk
+                while chunk := f.read(1 << 20):
+                    crc = zlib.crc32(chunk, crc)
+                    size += len(chunk)
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return {"crc32": crc, "size": size}
 
     def remove_tree(self) -> None:
         import shutil
@@ -229,14 +266,21 @@ class _FsspecFiles:
     def makedirs(self, rel: str = "") -> None:
         self.fs.makedirs(self.path(rel), exist_ok=True)
 
-    def write(self, rel: str, data: bytes, *, no_clobber: bool = False) -> None:
+    def write(self, rel: str, data: bytes | Buffers, *, no_clobber: bool = False) -> None:
         final = self.path(rel)
         if no_clobber and self.fs.exists(final):
             raise FileExistsError(final)
         parent, name = final.rsplit("/", 1)
         tmp = f"{parent}/.tmp-{name}-{uuid.uuid4().hex[:8]}"
-        self.fs.pipe_file(tmp, bytes(data))
+        self.fs.pipe_file(tmp, joined(data))
         self.fs.mv(tmp, final)
+
+    def write_from(self, rel: str, produce: Callable[[Any], None]) -> dict[str, int]:
+        buf = io.BytesIO()
+        produce(buf)
+        data = buf.getvalue()
+        self.write(rel, data)
+        return _crc_entry(data)
 
     def remove_tree(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -267,11 +311,22 @@ def _files_for(url: str) -> _LocalFiles | _FsspecFiles:
 # --------------------------------------------------------------------------- revisions
 @dataclass(frozen=True)
 class Revision:
-    """One revision: its header and its delta (row ids and their new weights)."""
+    """One revision: its header and its delta (row ids and their new weights).
+
+    A *full* revision (``ids is None``) holds every row's weight; it is written
+    when most rows change, and serves as a snapshot.
+    """
 
     header: dict[str, Any]
-    ids: np.ndarray
+    ids: np.ndarray | None
     values: np.ndarray
+
+    def apply(self, weights: np.ndarray) -> None:
+        """Write this revision's values into ``weights`` in place."""
+        if self.ids is None:
+            weights[:] = self.values
+        else:
+            weights[self.ids] = self.values
 
     @property
     def number(self) -> int:
@@ -293,8 +348,14 @@ def snap_name(rev: int) -> str:
     return f"snapshots/r{rev:012d}.snap"
 
 
-def encode_delta(ids: np.ndarray, values: np.ndarray, header: dict[str, Any]) -> bytes:
-    """Frame a delta compactly: uint32 ids when they fit, one value when all are equal."""
+def encode_delta(ids: np.ndarray | None, values: np.ndarray, header: dict[str, Any]) -> Buffers:
+    """Frame a delta compactly: uint32 ids when they fit, one value when all are equal.
+
+    ``ids=None`` writes a full revision: every row's weight, no ids.
+    """
+    if ids is None:
+        header = {**header, "n_ids": len(values), "value_mode": "full"}
+        return frame(header, _f8(values))
     ids = np.asarray(ids, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     id_dtype = "<u4" if ids.size == 0 or int(ids.max()) < 2**32 else "<i8"
@@ -305,10 +366,7 @@ def encode_delta(ids: np.ndarray, values: np.ndarray, header: dict[str, Any]) ->
         "id_dtype": id_dtype,
         "value_mode": "scalar" if scalar else "array",
     }
-    payload = ids.astype(id_dtype).tobytes() + (
-        values[:1].astype("<f8").tobytes() if scalar else values.astype("<f8").tobytes()
-    )
-    return frame(header, payload)
+    return frame(header, _view(ids.astype(id_dtype)), _f8(values[:1] if scalar else values))
 
 
 def decode_delta(data: bytes, path: str) -> Revision:
@@ -316,6 +374,11 @@ def decode_delta(data: bytes, path: str) -> Revision:
     header, payload = unframe(data, path)
     try:
         n = int(header["n_ids"])
+        if header["value_mode"] == "full":
+            values = np.frombuffer(payload, dtype="<f8", count=n)
+            if len(payload) != 8 * n:
+                raise ValueError("payload size")
+            return Revision(header, None, values)
         id_dtype = np.dtype(header["id_dtype"])
         ids = np.frombuffer(payload, dtype=id_dtype, count=n).astype(np.int64)
         rest = payload[n * id_dtype.itemsize :]
@@ -384,7 +447,7 @@ class RevisionStore:
     def create(
         self,
         meta: dict[str, Any],
-        base_parquet: bytes,
+        write_base: Callable[[Any], None],
         tensors: dict[str, bytes],
         initial: np.ndarray,
         header: dict[str, Any],
@@ -401,8 +464,9 @@ class RevisionStore:
             for sub in ("base", "revisions", "snapshots", "columns"):
                 self.files.makedirs(sub)
             files: dict[str, dict[str, int]] = {}
-            self.files.write("base/columns.parquet", base_parquet)
-            files["base/columns.parquet"] = _crc_entry(base_parquet)
+            files["base/columns.parquet"] = self.files.write_from(
+                "base/columns.parquet", write_base
+            )
             for name, blob in tensors.items():
                 self.files.write(f"base/{name}", blob)
                 files[f"base/{name}"] = _crc_entry(blob)
@@ -505,7 +569,7 @@ class RevisionStore:
         header, payload = unframe(data, path)
         if header.get("revision") != rev or len(payload) != 8 * n_rows:
             raise StoreCorruptedError(f"{path} does not hold {n_rows} weights", path=path)
-        return np.frombuffer(payload, dtype="<f8").astype(np.float64)
+        return np.frombuffer(payload, dtype="<f8")  # read-only view; callers copy
 
     def chain(self, rev: int, *, stop_at: int | None = None) -> tuple[int, list[Revision]]:
         """Walk parents from ``rev`` to a snapshot (or to ``stop_at``).
@@ -536,25 +600,36 @@ class RevisionStore:
             snapshots = self.snapshot_numbers() - skip
             deltas: list[Revision] = []
             current: int | None = rev
+            base: np.ndarray | None = None
             while current is not None and current not in snapshots:
                 revision = self.read_revision(current)
+                if revision.ids is None:  # a full revision is a snapshot of its own
+                    base = revision.values
+                    break
                 deltas.append(revision)
                 current = revision.parent
-            if current is None:
+            if base is None:
+                if current is None:
+                    raise StoreCorruptedError(
+                        f"{self.url}/{snap_name(0)}: no readable snapshot on the chain of "
+                        f"revision {rev}",
+                        path=f"{self.url}/{snap_name(0)}",
+                    )
+                try:
+                    base = self.read_snapshot(current, n_rows)
+                except StoreCorruptedError as exc:
+                    self._report(current, exc)
+                    skip.add(current)
+                    continue
+            if len(base) != n_rows:
                 raise StoreCorruptedError(
-                    f"{self.url}/{snap_name(0)}: no readable snapshot on the chain of "
-                    f"revision {rev}",
-                    path=f"{self.url}/{snap_name(0)}",
+                    f"{self.url}/{rev_name(rev)}: a full revision on its chain does not hold "
+                    f"{n_rows} weights",
+                    path=f"{self.url}/{rev_name(rev)}",
                 )
-            try:
-                weights = self.read_snapshot(current, n_rows)
-            except StoreCorruptedError as exc:
-                self._report(current, exc)
-                skip.add(current)
-                continue
-            weights = weights.copy()
+            weights = base.copy()
             for delta in reversed(deltas):
-                weights[delta.ids] = delta.values
+                delta.apply(weights)
             return weights
 
     def head(
@@ -594,7 +669,7 @@ class RevisionStore:
                     if start == known[0]:
                         weights = known[1].copy()
                         for delta in deltas:
-                            weights[delta.ids] = delta.values
+                            delta.apply(weights)
                         return rev, weights
                 return rev, self.weights_at(rev, n_rows)
             except StoreCorruptedError as exc:
@@ -621,22 +696,23 @@ class RevisionStore:
     def commit(
         self,
         parent: int,
-        ids: np.ndarray,
+        ids: np.ndarray | None,
         values: np.ndarray,
         header: dict[str, Any],
         weights_after: np.ndarray,
     ) -> dict[str, Any]:
         """Write the next revision (the caller holds :meth:`lock`).
 
-        Writes a snapshot too when the chain since the last one is long or large.
-        Returns the header written.
+        ``ids=None`` writes a full revision (``values`` are all the weights).
+        Otherwise a snapshot is written too when the chain since the last one is
+        long or large. Returns the header written.
         """
         rev = self.next_number()
         header = {**header, "revision": rev, "parent": parent}
         self.files.write(rev_name(rev), encode_delta(ids, values, header), no_clobber=True)
-        full = {**header, "n_ids": len(ids)}
+        full = {**header, "n_ids": len(values), "value_mode": "full" if ids is None else "delta"}
         self._headers[rev] = full
-        if self._needs_snapshot(rev, len(weights_after)):
+        if ids is not None and self._needs_snapshot(rev, len(weights_after)):
             self.files.write(snap_name(rev), frame({"revision": rev}, _f8(weights_after)))
         return full
 
@@ -646,6 +722,8 @@ class RevisionStore:
         current: int | None = rev
         while current is not None and current not in snapshots:
             head = self.header(current)
+            if head.get("value_mode") == "full":
+                return False
             steps += 1
             rows += int(head.get("n_ids", 0))
             if steps >= SNAPSHOT_EVERY or rows >= max(n_rows // 2, 1):
@@ -677,8 +755,12 @@ class RevisionStore:
         return sorted(out, key=lambda item: item[0].get("created", 0))
 
 
-def _f8(values: np.ndarray) -> bytes:
-    return np.ascontiguousarray(values, dtype="<f8").tobytes()
+def _view(values: np.ndarray) -> memoryview:
+    return memoryview(np.ascontiguousarray(values)).cast("B")
+
+
+def _f8(values: np.ndarray) -> memoryview:
+    return _view(np.ascontiguousarray(values, dtype="<f8"))
 
 
 def _crc_entry(blob: bytes) -> dict[str, int]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import io
 import logging
 import os
 import re
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -92,7 +92,6 @@ class WeightTable:
         self._columns_version = 0
         self._classes: np.ndarray | None = None
         self._codes: np.ndarray | None = None
-        self._row_ids: np.ndarray | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -282,6 +281,7 @@ class WeightTable:
         meta = st.read_meta()
         parquet, tensors = st.read_base()
         columns = _decode_base(parquet, tensors, meta)
+        del parquet, tensors  # before the weights are read: keeps the peak down
         return cls._from_store(st, columns, meta, author)
 
     @classmethod
@@ -320,7 +320,7 @@ class WeightTable:
         if initial is None:
             initial_w = np.ones(n)
         else:
-            initial_w = check_weight_values(initial, what="starting weights")
+            initial_w = np.array(check_weight_values(initial, what="starting weights"))
             check_length(initial_w, n, what="weights")
         hashes = {key: _column_hash(values) for key, values in columns.items()}
         hashes["(starting weights)"] = _column_hash(initial_w)
@@ -367,24 +367,28 @@ class WeightTable:
             "created": time.time(),
             "source": source,
         }
-        parquet, tensors = _encode_base(columns)
-        classes = len(pd.unique(np.asarray(_label_values(columns[label]))))
+        arrow_table, tensors = _base_table(columns)
+        classes, codes = _factorize(columns[label])
         header = {
             "created": time.time(),
             "author": _author(author),
-            "message": f"created from {source} ({n:,} rows, {classes} classes)",
+            "message": f"created from {source} ({n:,} rows, {len(classes)} classes)",
             "rows_changed": n,
             "action": "create",
         }
-        st.create(meta, parquet, tensors, initial_w, header)
-        return cls(
+        st.create(meta, lambda f: _write_parquet(arrow_table, f), tensors, initial_w, header)
+        del arrow_table, tensors
+        _release_arrow_memory()
+        table = cls(
             store=st,
             columns=columns,
             label=label,
             revision=0,
-            weights=initial_w.copy(),
+            weights=initial_w,
             author=_author(author),
         )
+        table._classes, table._codes = classes, codes
+        return table
 
     # ------------------------------------------------------------------ properties
     @property
@@ -553,10 +557,10 @@ class WeightTable:
         """
         per_row = np.ndim(value) > 0
         values = check_weight_values(value, what="weight values")
-        self._resolve(where)  # validate before taking the lock
+        resolved = self._resolve(where)  # validate before taking the lock
 
         def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-            ids, desc = self._resolve(where)
+            ids, desc = self._resolve_again(where, resolved)
             if per_row:
                 check_length(
                     values, len(ids), what="value", hint=f" (one per selected row: {desc})"
@@ -588,10 +592,10 @@ class WeightTable:
         """
         per_row = np.ndim(factor) > 0
         factors = check_weight_values(factor, what="factor")
-        self._resolve(where)
+        resolved = self._resolve(where)
 
         def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-            ids, desc = self._resolve(where)
+            ids, desc = self._resolve_again(where, resolved)
             if per_row:
                 check_length(
                     factors, len(ids), what="factor", hint=f" (one per selected row: {desc})"
@@ -645,7 +649,25 @@ class WeightTable:
         codes = self.label_codes
         k = len(self.classes)
 
-        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        def op(current: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, str]:
+            if where is None:  # whole-table path: full-length arrays, fewer temporaries
+                keep = current > 0  # existing zeros stay excluded
+                counts = np.bincount(codes, weights=keep, minlength=k)
+                if not counts.any():
+                    raise ValueError(
+                        "nothing to balance: every row has weight 0; include some rows first, "
+                        "e.g. set_weights(None, 1)"
+                    )
+                new = class_weights(counts, strategy, beta=beta)[codes]
+                np.multiply(new, keep, out=new)
+                return (
+                    None,
+                    new,
+                    (
+                        f"balance {strategy} for all rows ({int(counts.sum()):,} rows, "
+                        f"{int((counts > 0).sum())} classes)"
+                    ),
+                )
             ids, desc = self._resolve(where)
             ids = ids[current[ids] > 0]  # existing zeros stay excluded
             if len(ids) == 0:
@@ -761,7 +783,7 @@ class WeightTable:
 
     def _commit(
         self,
-        op: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, str]],
+        op: Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray, str]],
         message: str | None,
         *,
         action: str,
@@ -779,21 +801,42 @@ class WeightTable:
             self._refresh_locked()
             ids, values, auto = op(self._weights)
             values = check_weight_values(values, what="weight values")
-            ids = np.asarray(ids, dtype=np.int64)
-            changed = self._weights[ids] != values
-            ids_c, vals_c = ids[changed], values[changed]
-            new = self._weights.copy()
-            new[ids_c] = vals_c
+            if ids is None:  # op gave a fresh full-length array
+                new = values
+                changed = self._weights != new
+                n_changed = int(np.count_nonzero(changed))
+                if n_changed > len(new) // 4:  # most rows: store all weights, no ids
+                    ids_c, vals_c = None, new
+                else:
+                    ids_c = np.flatnonzero(changed)
+                    vals_c = new[ids_c]
+                del changed
+                matched = len(new)
+            else:
+                ids = np.asarray(ids, dtype=np.int64)
+                changed = self._weights[ids] != values
+                ids_c, vals_c = ids[changed], values[changed]
+                n_changed = int(ids_c.size)
+                new = self._next_weights()
+                old_c = new[ids_c]
+                new[ids_c] = vals_c
+                matched = int(ids.size)
             header = {
                 "created": time.time(),
                 "author": self._author,
                 "message": message if message is not None else auto,
-                "rows_changed": int(ids_c.size),
-                "rows_matched": int(ids.size),
+                "rows_changed": n_changed,
+                "rows_matched": matched,
                 "action": action,
                 **(extra or {}),
             }
-            written = self._store.commit(self._revision, ids_c, vals_c, header, new)
+            try:
+                written = self._store.commit(self._revision, ids_c, vals_c, header, new)
+            except BaseException:
+                if new is self._weights:  # updated in place: put the old values back
+                    new[ids_c] = old_c
+                    new.flags.writeable = False
+                raise
             new.flags.writeable = False
             self._weights = new
             self._revision = int(written["revision"])
@@ -807,6 +850,21 @@ class WeightTable:
         )
         self._notify()
         return self._revision
+
+    def _next_weights(self) -> np.ndarray:
+        """The array the next revision's weights go into.
+
+        ``weights`` hands out a read-only array that must never change under the
+        user, so normally the next revision gets a copy. When nobody else holds a
+        reference to the current array (CPython reference count), it is updated
+        in place instead: a million-row table then does not allocate 8 MB per edit.
+        """
+        w = self._weights
+        # references: self._weights, the local w, and getrefcount's own argument
+        if sys.getrefcount(w) <= 3 and w.flags.owndata:
+            w.flags.writeable = True
+            return w
+        return w.copy()
 
     # ------------------------------------------------------------------ history
     def history(self) -> pd.DataFrame:
@@ -921,7 +979,7 @@ class WeightTable:
         for key, values in normal.items():
             if query.column_kind(values) == "image":
                 raise ValueError(f"column {key!r}: added columns must be one-dimensional")
-        parquet, _ = _encode_base(normal)
+        parquet = _encode_base(normal)
         set_name = (
             "set-" + hashlib.blake2b("|".join(sorted(normal)).encode(), digest_size=6).hexdigest()
         )
@@ -1057,27 +1115,11 @@ class WeightTable:
 
     # ------------------------------------------------------------------ internals
     def _rows(self) -> np.ndarray:
-        if self._row_ids is None:
-            self._row_ids = np.arange(len(self), dtype=np.int64)
-            self._row_ids.flags.writeable = False
-        return self._row_ids
+        return np.arange(len(self), dtype=np.int64)  # cheap to make; not worth keeping
 
     def _factorize_labels(self) -> None:
-        if self._codes is not None:
-            return
-        values = self._columns[self._label]
-        if isinstance(values, pd.Categorical):
-            present = np.unique(np.asarray(values.codes))
-            cats = np.asarray(values.categories, dtype=object)[present]
-            order = np.argsort(cats.astype(str), kind="stable")
-            remap = np.full(len(values.categories), -1, dtype=np.int64)
-            remap[present[order]] = np.arange(len(present))
-            self._classes = cats[order]
-            self._codes = _small_int(remap[np.asarray(values.codes)])
-        else:
-            codes, uniques = pd.factorize(values, sort=True)
-            self._classes = np.asarray(uniques)
-            self._codes = _small_int(codes)
+        if self._codes is None:
+            self._classes, self._codes = _factorize(self._columns[self._label])
 
     def _filter_mask(self, text: str) -> np.ndarray:
         node = query.parse(text)
@@ -1093,6 +1135,16 @@ class WeightTable:
         while len(self._mask_cache) > 16:
             self._mask_cache.popitem(last=False)
         return mask
+
+    def _resolve_again(
+        self, where: Where, resolved: tuple[np.ndarray, str]
+    ) -> tuple[np.ndarray, str]:
+        """Resolve ``where`` again inside the lock, for filters only.
+
+        Another process may have changed the weights a filter tests; masks and
+        row ids stay as resolved.
+        """
+        return self._resolve(where) if isinstance(where, str) else resolved
 
     def _resolve(self, where: Where) -> tuple[np.ndarray, str]:
         """Row ids (int64) and a human description of ``where``."""
@@ -1131,8 +1183,11 @@ class WeightTable:
                 f"row id {first} is out of range: row ids run from 0 to {n - 1}"
                 + (f" ({int(bad.sum())} bad ids)" if bad.sum() > 1 else "")
             )
-        if len(ids) > 1 and len(np.unique(ids)) != len(ids):
-            raise ValueError("row ids contain duplicates; give each row once")
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):  # unsorted: look closer
+            seen = np.zeros(n, dtype=bool)
+            seen[ids] = True
+            if int(np.count_nonzero(seen)) != len(ids):
+                raise ValueError("row ids contain duplicates; give each row once")
         return ids, f"for {len(ids):,} selected rows" if len(ids) > 1 else f"for row {ids[0]}"
 
 
@@ -1193,6 +1248,48 @@ def _where_help(where: Any) -> str:
         f"where must be a filter string, a boolean mask, row ids, a slice or None; "
         f"got {type(where).__name__}"
     )
+
+
+def _release_arrow_memory() -> None:
+    """Hand memory pyarrow's allocator keeps for reuse back to the system.
+
+    mimalloc keeps freed pages; after a one-off encode of the base columns that
+    would otherwise stay in the process as several times the columns' size.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def _factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted classes and each row's class index (in the smallest int dtype)."""
+    if isinstance(values, pd.Categorical):
+        present = np.flatnonzero(
+            np.bincount(np.asarray(values.codes) + 1, minlength=len(values.categories) + 1)[1:]
+        )
+        cats = np.asarray(values.categories, dtype=object)[present]
+        order = np.argsort(cats.astype(str), kind="stable")
+        remap = np.full(len(values.categories), -1, dtype=np.int64)
+        remap[present[order]] = np.arange(len(present))
+        return cats[order], _small_int(remap[np.asarray(values.codes)])
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub" and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if hi - lo < 1 << 22:  # small integer range: a lookup table, no hashing or sorting
+            counts = np.zeros(hi - lo + 1, dtype=np.int64)
+            step = 1 << 18  # in blocks, so no full-size temporary
+            for i in range(0, arr.size, step):
+                counts += np.bincount(arr[i : i + step] - lo, minlength=hi - lo + 1)
+            present = np.flatnonzero(counts)
+            dtype = _small_int(np.array([len(present)])).dtype
+            lookup = np.full(hi - lo + 1, -1, dtype=dtype)
+            lookup[present] = np.arange(len(present))
+            codes = np.empty(arr.size, dtype=dtype)
+            for i in range(0, arr.size, step):
+                codes[i : i + step] = lookup[arr[i : i + step] - lo]
+            return (present + lo).astype(arr.dtype), codes
+    codes, uniques = pd.factorize(arr, sort=True)
+    return np.asarray(uniques), _small_int(codes)
 
 
 def _small_int(codes: np.ndarray) -> np.ndarray:
@@ -1362,9 +1459,12 @@ def _describe_mismatch(
     return "the starting weights differ"
 
 
-def _encode_base(columns: dict[str, Any]) -> tuple[bytes, dict[str, bytes]]:
+def _base_table(columns: dict[str, Any]) -> tuple[Any, dict[str, bytes]]:
+    """Return an Arrow table of the 1-D columns and .npy bytes of image columns.
+
+    Numeric columns are wrapped without copying where numpy allows.
+    """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     arrays, names = [], []
     tensors: dict[str, bytes] = {}
@@ -1395,28 +1495,49 @@ def _encode_base(columns: dict[str, Any]) -> tuple[bytes, dict[str, bytes]]:
             ),
         }
     )
+    return table, tensors
+
+
+def _write_parquet(table: Any, sink: Any) -> None:
+    import pyarrow.parquet as pq
+
+    # row groups bound the encoder's working memory, and only text is dictionary-
+    # encoded (a dictionary of a million distinct floats is a large hash table for nothing)
+    text = [f.name for f in table.schema if str(f.type).startswith("dictionary")]
+    pq.write_table(
+        table, sink, compression="zstd", row_group_size=1 << 18, use_dictionary=text or False
+    )
+
+
+def _encode_base(columns: dict[str, Any]) -> bytes:
+    """Parquet bytes of 1-D columns (for added column sets)."""
+    import io
+
+    table, _ = _base_table(columns)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue(), tensors
+    _write_parquet(table, buf)
+    return buf.getvalue()
 
 
-def _decode_base(parquet: bytes, tensors: dict[str, bytes], meta: dict[str, Any]) -> dict[str, Any]:
+def _decode_base(parquet: Any, tensors: dict[str, bytes], meta: dict[str, Any]) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(pa.BufferReader(parquet))
-    md = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    pf = pq.ParquetFile(pa.BufferReader(parquet))
+    schema = pf.schema_arrow
+    md = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
     cols: dict[str, Any] = {}
-    for name in table.column_names:
-        chunked = table.column(name)
+    for name in schema.names:  # one column at a time bounds the decoder's memory
+        chunked = pf.read(columns=[name]).column(0)
         if pa.types.is_dictionary(chunked.type):
             arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-            codes = arr.indices.to_numpy(zero_copy_only=False)
-            codes = np.where(arr.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
+            codes = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
             cats = pd.Index(arr.dictionary.to_pylist(), dtype=object)
-            cols[name] = pd.Categorical.from_codes(codes.astype(np.int64), categories=cats)
+            cols[name] = pd.Categorical.from_codes(codes, categories=cats)
         else:
             cols[name] = np.ascontiguousarray(chunked.to_numpy())
+        del chunked
+    _release_arrow_memory()
     for item in filter(None, md.get("weightwidget.tensors", "").split(",")):
         key, idx = item.rsplit("=", 1)
         cols[key] = npy_load(tensors[f"tensor-{idx}.npy"])
