@@ -7,6 +7,7 @@ same store gets exactly the same weights.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import logging
@@ -376,7 +377,7 @@ class WeightTable:
             "rows_changed": n,
             "action": "create",
         }
-        st.create(meta, lambda f: _write_parquet(arrow_table, f), tensors, initial_w, header)
+        st.create(meta, functools.partial(_write_parquet, arrow_table), tensors, initial_w, header)
         del arrow_table, tensors
         _release_arrow_memory()
         table = cls(
