@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import FilterError, StoreCorruptedError, StoreError, StoreFormatError
 from .table import WeightTable
 
@@ -13,5 +15,20 @@ __all__ = [
     "StoreError",
     "StoreFormatError",
     "WeightTable",
+    "WeightWidget",
     "__version__",
+    "collect_metrics",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: `import weightwidget` stays light (no anywidget/traitlets until needed)
+    if name == "WeightWidget":
+        from .widget import WeightWidget
+
+        return WeightWidget
+    if name == "collect_metrics":
+        from .metrics import collect_metrics
+
+        return collect_metrics
+    raise AttributeError(f"module 'weightwidget' has no attribute {name!r}")

@@ -1090,6 +1090,80 @@ class WeightTable:
         total = sums.sum()
         return sums / total if total > 0 else np.zeros_like(sums)
 
+    # ------------------------------------------------------------------ exports
+    def create_sampler(
+        self,
+        num_samples: int | None = None,
+        *,
+        replacement: bool = True,
+        exclude_zero_weights: bool = True,
+        seed: int | None = None,
+        live: bool = False,
+        distributed: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> Any:
+        """A ``torch.utils.data.Sampler`` drawing rows in proportion to their weights.
+
+        See :func:`weightwidget.samplers.create_sampler` for every option; use it
+        as ``DataLoader(dataset, sampler=table.create_sampler(seed=0))``.
+        """
+        from .samplers import create_sampler
+
+        return create_sampler(
+            self,
+            num_samples,
+            replacement=replacement,
+            exclude_zero_weights=exclude_zero_weights,
+            seed=seed,
+            live=live,
+            distributed=distributed,
+            num_replicas=num_replicas,
+            rank=rank,
+        )
+
+    def sample_weight(self, *, normalize: bool = False) -> np.ndarray:
+        """Weights for Keras ``fit(sample_weight=...)``, in dataset order.
+
+        ``normalize=True`` scales them to mean 1 over the included rows.
+        """
+        from ._sampling import sample_weight
+
+        return sample_weight(self, normalize=normalize)
+
+    def to_tf_dataset(
+        self,
+        features: Any,
+        labels: Any = None,
+        *,
+        mode: str = "weights",
+        batch_size: int | None = None,
+        seed: int | None = None,
+        exclude_zero_weights: bool = True,
+    ) -> Any:
+        """A ``tf.data.Dataset`` built from the current weights.
+
+        ``mode="weights"`` yields ``(x, y, w)``; ``mode="resample"`` yields rows
+        drawn by weight. Needs ``pip install "weightwidget[tf]"``. See :func:`weightwidget.tf.to_tf_dataset`.
+        """
+        from .tf import to_tf_dataset
+
+        return to_tf_dataset(
+            self,
+            features,
+            labels,
+            mode=mode,
+            batch_size=batch_size,
+            seed=seed,
+            exclude_zero_weights=exclude_zero_weights,
+        )
+
+    def widget(self, **kwargs: Any) -> Any:
+        """The interactive :class:`~weightwidget.widget.WeightWidget` for this table."""
+        from .widget import WeightWidget
+
+        return WeightWidget(self, **kwargs)
+
     # ------------------------------------------------------------------ observers
     def subscribe(self, callback: Callable[[WeightTable], None]) -> Callable[[], None]:
         """Call ``callback(table)`` after every change of revision or columns.
