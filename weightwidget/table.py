@@ -1144,7 +1144,8 @@ class WeightTable:
         """A ``tf.data.Dataset`` built from the current weights.
 
         ``mode="weights"`` yields ``(x, y, w)``; ``mode="resample"`` yields rows
-        drawn by weight. Needs ``pip install "weightwidget[tf]"``. See :func:`weightwidget.tf.to_tf_dataset`.
+        drawn by weight. Needs ``pip install "weightwidget[tf]"``. See
+        :func:`weightwidget.tf.to_tf_dataset`.
         """
         from .tf import to_tf_dataset
 
