@@ -20,8 +20,9 @@ def _run(name: str, tmp_path: Path) -> str:
     src = ROOT / "notebooks" / name
     shutil.copy(src, tmp_path / name)
     nb = nbformat.read(tmp_path / name, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     text = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -33,7 +34,7 @@ def _run(name: str, tmp_path: Path) -> str:
 
 
 def test_every_notebook_is_covered():
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb"}
+    assert {p.name for p in NOTEBOOKS} == {"quickstart.ipynb", "tensorflow.ipynb"}
 
 
 def test_quickstart(tmp_path):
@@ -46,3 +47,15 @@ def test_quickstart(tmp_path):
     assert share >= 70  # the loss filter finds mislabelled samples, not random ones
     assert "WeightWidget" in out  # the widget was displayed
     assert (tmp_path / ".weightwidget" / "digits" / "meta.json").exists()
+
+
+@pytest.mark.tf
+def test_tensorflow(tmp_path):
+    out = _run("tensorflow.ipynb", tmp_path)
+    before = float(re.search(r"minority recall before \(7, 8, 9\): ([0-9.]+)", out).group(1))
+    after = [
+        float(x) for x in re.findall(r"minority recall with [a-z. ]+ \(7, 8, 9\): ([0-9.]+)", out)
+    ]
+    assert len(after) == 3, out
+    assert all(a > before for a in after), (before, after)
+    assert "(TensorSpec(shape=(None, 64)" in out  # (x, y, w) batches
