@@ -54,7 +54,7 @@ def test_tensorflow(tmp_path):
     out = _run("tensorflow.ipynb", tmp_path)
     before = float(re.search(r"minority recall before \(7, 8, 9\): ([0-9.]+)", out).group(1))
     after = [
-        float(x) for x in re.findall(r"minority recall with [a-z. ]+ \(7, 8, 9\): ([0-9.]+)", out)
+        float(x) for x in re.findall(r"minority recall with [a-z._ ]+ \(7, 8, 9\): ([0-9.]+)", out)
     ]
     assert len(after) == 3, out
     assert all(a > before for a in after), (before, after)
