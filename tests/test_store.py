@@ -404,3 +404,39 @@ def test_lock_timeout_names_the_lock_file(table, store_path):
     finally:
         os.close(fd)
     assert StoreLockTimeout.__name__ in out and "LOCK" in out
+
+
+STEADY_WRITER = """
+import sys, numpy as np, weightwidget as ww
+t = ww.WeightTable.open(sys.argv[1])
+pattern = np.arange(len(t)) % 7
+for k in range(1, 81):
+    t.set_weights(None, k + pattern, message=f"k={k}")
+"""
+
+
+def test_readers_never_see_a_half_written_revision(tmp_path):
+    """While another process commits, latest() and open() always see whole revisions."""
+    path = tmp_path / "s"
+    n = 50_000
+    reader = ww.WeightTable.from_arrays(labels=np.arange(n) % 5, store=path)
+    pattern = np.arange(n) % 7
+    script = tmp_path / "steady.py"
+    script.write_text(STEADY_WRITER)
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], cwd=ROOT)
+    seen = set()
+    try:
+        while proc.poll() is None or len(seen) < 2:
+            for t in (reader.latest(), ww.WeightTable.open(path)):
+                if t.revision:
+                    k = t.weights[0]  # pattern[0] == 0; a torn read breaks the pattern
+                    np.testing.assert_array_equal(t.weights, k + pattern)
+                    assert t._store.header(t.revision)["message"] == f"k={int(k)}"
+                    seen.add(t.revision)
+            if proc.poll() is not None and reader.revision == 80:
+                break
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert reader.latest().revision == 80
+    assert len(seen) >= 3  # the reader really read while the writer was writing
