@@ -513,3 +513,16 @@ def test_from_torch_dataset_with_label_fn(store_path):
     assert t.labels.tolist() == [0, 1, 0, 1, 0, 1]
     with pytest.raises(TypeError, match="pass label_fn="):
         ww.WeightTable.from_torch_dataset(Dicts(), store=store_path + "x", progress=False)
+
+
+def test_the_table_keeps_its_own_copy_of_the_data(store_path):
+    df = pd.DataFrame({"label": [0, 1, 0], "loss": [1.0, 2.0, 3.0]})
+    arr = np.array([0.5, 0.6, 0.7])
+    t = ww.WeightTable.from_pandas(df, label="label", store=store_path)
+    t2 = ww.WeightTable.from_arrays(labels=[0, 1, 1], extra=arr, store=store_path + "2")
+    df.loc[0, "loss"] = 99.0
+    df.loc[0, "label"] = 5
+    arr[0] = -1
+    assert t.column("loss").tolist() == [1.0, 2.0, 3.0]
+    assert t.labels.tolist() == [0, 1, 0]
+    assert t2.column("extra")[0] == 0.5

@@ -129,7 +129,7 @@ def normalise_one(key: str, values: Any) -> Any:
         if isinstance(values.dtype, pd.CategoricalDtype):
             return categorical(values.array)
         if values.dtype.kind in "iufb":
-            return np.ascontiguousarray(values.to_numpy())
+            return np.array(values.to_numpy(), copy=True)  # the frame may change later
         if pd.api.types.is_extension_array_dtype(values.dtype) and values.dtype.kind in "iuf":
             return values.to_numpy(dtype=np.float64, na_value=np.nan)
         if str(values.dtype) == "boolean":
