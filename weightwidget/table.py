@@ -649,7 +649,7 @@ class WeightTable:
         check_choice(strategy, STRATEGIES, what="strategy")
         if not (0.0 <= beta < 1.0):
             raise ValueError(f"beta must be in [0, 1); got beta={beta!r}")
-        self._resolve(where)
+        resolved = self._resolve(where)
         codes = self.label_codes
         k = len(self.classes)
 
@@ -672,7 +672,7 @@ class WeightTable:
                         f"{int((counts > 0).sum())} classes)"
                     ),
                 )
-            ids, desc = self._resolve(where)
+            ids, desc = self._resolve_again(where, resolved)
             ids = ids[current[ids] > 0]  # existing zeros stay excluded
             if len(ids) == 0:
                 raise ValueError(
@@ -720,11 +720,7 @@ class WeightTable:
         ValueError
             When there is nothing left to undo.
         """
-        state = self._revision
-        header = self._store.header(state)
-        while header.get("action") in ("undo", "redo"):
-            state = int(header["restores_state_of"])
-            header = self._store.header(state)
+        state, header = self._edit_behind_current()
         parent = header.get("parent")
         if parent is None:
             raise ValueError("nothing to undo: the table is at its first revision")
@@ -773,12 +769,20 @@ class WeightTable:
     @property
     def can_undo(self) -> bool:
         """Whether :meth:`undo` has something to undo."""
+        return self._edit_behind_current()[1].get("parent") is not None
+
+    def _edit_behind_current(self) -> tuple[int, dict[str, Any]]:
+        """The revision whose edit the current weights show, and its header.
+
+        Undo and redo revisions restore an earlier state; follow them to the edit
+        that state came from, so that undoing twice goes two edits back.
+        """
         state = self._revision
         header = self._store.header(state)
         while header.get("action") in ("undo", "redo"):
             state = int(header["restores_state_of"])
             header = self._store.header(state)
-        return header.get("parent") is not None
+        return state, header
 
     @property
     def can_redo(self) -> bool:
