@@ -526,3 +526,28 @@ def test_the_table_keeps_its_own_copy_of_the_data(store_path):
     assert t.column("loss").tolist() == [1.0, 2.0, 3.0]
     assert t.labels.tolist() == [0, 1, 0]
     assert t2.column("extra")[0] == 0.5
+
+
+def test_subscribers_see_undo_and_redo_state_after_the_change(table):
+    seen = []
+    table.subscribe(lambda t: seen.append((t.revision, t.can_undo, t.can_redo)))
+    table.set_weights([0], 0)
+    table.undo()
+    table.redo()
+    assert seen == [(1, True, False), (2, False, True), (3, True, False)]
+
+
+def test_edits_from_threads_all_land(table):
+    import threading
+
+    def work(i):
+        for _ in range(10):
+            table.scale_weights([i], 2.0)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert table.revision == 40
+    assert table.weights[:4].tolist() == [1024.0] * 4

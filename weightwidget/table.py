@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -87,6 +88,7 @@ class WeightTable:
         self._weights.flags.writeable = False
         self._author = author
         self._subscribers: list[Callable[[WeightTable], None]] = []
+        self._lock = threading.RLock()  # edits and refreshes from several threads
         self._redo: list[int] = []
         self._sort_cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._mask_cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
@@ -737,8 +739,8 @@ class WeightTable:
             None,
             action="undo",
             extra={"restores": int(parent), "restores_state_of": int(parent), "undoes": int(state)},
+            redo=redo,
         )
-        self._redo = redo
         return rev
 
     def redo(self) -> int:
@@ -759,11 +761,13 @@ class WeightTable:
             ids = np.flatnonzero(current != target)
             return ids, target[ids], f"redo: {msg}"
 
-        redo = self._redo[:-1]
         rev = self._commit(
-            op, None, action="redo", extra={"restores": int(state), "restores_state_of": int(state)}
+            op,
+            None,
+            action="redo",
+            extra={"restores": int(state), "restores_state_of": int(state)},
+            redo=self._redo[:-1],
         )
-        self._redo = redo
         return rev
 
     @property
@@ -796,6 +800,7 @@ class WeightTable:
         *,
         action: str,
         extra: dict[str, Any] | None = None,
+        redo: list[int] | None = None,
     ) -> int:
         """Apply ``op`` to the newest weights under the writer lock and write a revision.
 
@@ -805,7 +810,7 @@ class WeightTable:
         if message is not None and not isinstance(message, str):
             raise TypeError(f"message must be a string; got {type(message).__name__}")
         t0 = time.perf_counter()
-        with self._store.lock():
+        with self._lock, self._store.lock():
             self._refresh_locked()
             ids, values, auto = op(self._weights)
             values = check_weight_values(values, what="weight values")
@@ -848,8 +853,7 @@ class WeightTable:
             new.flags.writeable = False
             self._weights = new
             self._revision = int(written["revision"])
-        if action not in ("undo", "redo"):
-            self._redo = []
+        self._redo = redo or []  # a new edit clears redo; set before subscribers look
         logger.debug(
             "revision %d (%s) in %.1f ms",
             self._revision,
@@ -944,14 +948,15 @@ class WeightTable:
 
     def latest(self) -> WeightTable:
         """Pick up revisions (and columns) committed by other processes; returns ``self``."""
-        rev, weights = self._store.head(len(self), known=(self._revision, self._weights))
-        changed = False
-        if rev != self._revision:
-            weights.flags.writeable = False
-            self._weights, self._revision = weights, rev
-            self._redo = []
-            changed = True
-        changed |= self._load_column_sets()
+        with self._lock:  # the widget's comm handlers may run beside notebook code
+            rev, weights = self._store.head(len(self), known=(self._revision, self._weights))
+            changed = False
+            if rev != self._revision:
+                weights.flags.writeable = False
+                self._weights, self._revision = weights, rev
+                self._redo = []
+                changed = True
+            changed |= self._load_column_sets()
         if changed:
             self._notify()
         return self

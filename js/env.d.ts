@@ -1,0 +1,2 @@
+// esbuild bundles imported CSS into weightwidget/static/widget.css.
+declare module "*.css";

@@ -1,0 +1,177 @@
+// Entry point: wires the anywidget model (synced traits + custom messages via rpc.ts)
+// to the four clients. Python is the source of truth; the page sends requests and
+// sets the traits a user changes (filter, sort, selection).
+import "./style.css";
+import { Histogram } from "./clients/histogram";
+import { History } from "./clients/history";
+import { type KeyAction, type SelectEvent, Table } from "./clients/table";
+import { Toolbar } from "./clients/toolbar";
+import { Rpc } from "./rpc";
+import type { BulkAction, Model, OkReply, Request, Target } from "./types";
+
+/** How often an open widget asks the kernel for revisions committed elsewhere. */
+export const PING_MS = 2000;
+
+export function mount(model: Model, el: HTMLElement): () => void {
+  const root = document.createElement("div");
+  root.className = "ww-root";
+  const listeners: [string, () => void][] = [];
+  const on = (event: string, cb: () => void) => {
+    model.on(event, cb);
+    listeners.push([event, cb]);
+  };
+  const status = (text: string, kind: "error" | "info" = "info") => toolbar.update({ status: { text, kind } });
+  const save = (patch: Partial<Record<"filter" | "sort_by" | "sort_ascending" | "selected" | "select_all", unknown>>) => {
+    for (const [k, v] of Object.entries(patch)) model.set(k as any, v as any);
+    model.save_changes();
+  };
+  const rpc = new Rpc(model, { onBusy: (busy) => toolbar.update({ busy }) });
+  const call = async (req: Request): Promise<OkReply | undefined> => {
+    try {
+      const r = await rpc.call(req);
+      if (r.message) status(r.message);
+      return r;
+    } catch (e) {
+      status((e as Error).message, "error");
+      return undefined;
+    }
+  };
+  const selection = () => new Set(model.get("selected"));
+  const bulk = (action: BulkAction, target: Target, value?: number) =>
+    void call(value === undefined ? { kind: "bulk", action, target } : { kind: "bulk", action, target, value });
+
+  const table = new Table({
+    fetch: (start, count) => rpc.rows(start, count),
+    onSort: (column) => {
+      const by = model.get("sort_by");
+      const asc = model.get("sort_ascending");
+      if (by !== column) save({ sort_by: column, sort_ascending: true });
+      else if (asc) save({ sort_ascending: false });
+      else save({ sort_by: null, sort_ascending: true });
+    },
+    onEdit: async (row, value) => {
+      const r = await rpc.call({ kind: "edit", row, value });
+      if (r.message) status(r.message);
+    },
+    onSelect: (e: SelectEvent) => {
+      if (e.kind === "all") return save({ select_all: true, selected: [] });
+      if (e.kind === "range") {
+        // rows on screen are known here: select them at once (no round trip, so a quick
+        // ctrl-click after a shift-click cannot race the reply); far ranges ask the kernel
+        const ids = table.idsBetween(e.anchor, e.position);
+        if (ids === undefined) return void call({ kind: "select_range", start: e.anchor, stop: e.position, add: e.add });
+        const base = e.add && !model.get("select_all") ? model.get("selected") : [];
+        return save({ select_all: false, selected: [...new Set([...base, ...ids])].sort((x, y) => x - y) });
+      }
+      if (e.kind === "click") {
+        const sel = model.get("selected");
+        const only = !model.get("select_all") && sel.length === 1 && sel[0] === e.row;
+        return save({ select_all: false, selected: only ? [] : [e.row] });
+      }
+      const s = model.get("select_all") ? new Set<number>() : selection();
+      if (s.has(e.row)) s.delete(e.row);
+      else s.add(e.row);
+      save({ select_all: false, selected: [...s] });
+    },
+    onKey: (action: KeyAction) => {
+      if (action === "undo" || action === "redo") return void call({ kind: action });
+      const hasSel = model.get("select_all") || model.get("selected").length > 0;
+      if (hasSel) return bulk(action === "set0" ? "exclude" : "include", "selection");
+      const row = table.rowAt(table.cursor);
+      if (row !== undefined) void call({ kind: "edit", row, value: action === "set0" ? 0 : 1 });
+    },
+    onError: (message) => status(message, "error"),
+  });
+  const toolbar = new Toolbar({
+    onFilter: (text) => save({ filter: text }),
+    onBulk: bulk,
+    onSelectAll: () => save({ select_all: true, selected: [] }),
+    onClearSelection: () => save({ select_all: false, selected: [] }),
+    onUndo: () => void call({ kind: "undo" }),
+    onRedo: () => void call({ kind: "redo" }),
+  });
+  const histogram = new Histogram({ onFilter: (filter) => save({ filter }) });
+  const history = new History({ onRevert: (revision) => void call({ kind: "revert", revision }) });
+
+  const side = document.createElement("div");
+  side.className = "ww-side";
+  side.append(histogram.node(), history.node());
+  const main = document.createElement("div");
+  main.className = "ww-main";
+  main.append(table.node(), side);
+  root.append(toolbar.node(), main);
+  el.append(root);
+
+  const sync = () => {
+    const selected = model.get("selected");
+    table.update({
+      columns: model.get("columns"),
+      total: model.get("matched"),
+      view: model.get("view"),
+      sortBy: model.get("sort_by"),
+      sortAscending: model.get("sort_ascending"),
+      selected: new Set(selected),
+      selectAll: model.get("select_all"),
+    });
+    toolbar.update({
+      filter: model.get("filter"),
+      filterError: model.get("filter_error"),
+      matched: model.get("matched"),
+      total: model.get("n_rows"),
+      selectedCount: selected.length,
+      selectAll: model.get("select_all"),
+      canUndo: model.get("can_undo"),
+      canRedo: model.get("can_redo"),
+    });
+  };
+  const syncSide = () => {
+    histogram.update({
+      classes: model.get("classes"),
+      summary: model.get("summary"),
+      filter: model.get("filter"),
+      label: model.get("label"),
+    });
+    history.update({ history: model.get("history"), revision: model.get("revision") });
+  };
+  for (const t of ["columns", "matched", "view", "sort_by", "sort_ascending", "selected", "select_all", "filter", "filter_error", "n_rows", "can_undo", "can_redo"]) {
+    on(`change:${t}`, sync);
+  }
+  for (const t of ["classes", "summary", "filter", "label", "history", "revision"]) on(`change:${t}`, syncSide);
+  on("change:error", () => {
+    const e = model.get("error");
+    if (e) status(e, "error");
+  });
+  sync();
+  syncSide();
+  // first paint: clientHeight is known only once attached; render again next frame
+  requestAnimationFrame(() => table.render());
+
+  // revisions committed by Python code or another process show up without a re-run
+  let pinging = false;
+  const ping = setInterval(() => {
+    if (pinging || !el.isConnected || document.visibilityState === "hidden") return;
+    pinging = true;
+    rpc.request({ kind: "ping" }, { quiet: true }).then(
+      () => (pinging = false),
+      () => (pinging = false),
+    );
+  }, PING_MS);
+
+  return () => {
+    clearInterval(ping);
+    for (const [event, cb] of listeners) model.off(event, cb);
+    rpc.dispose();
+    table.dispose();
+    toolbar.dispose();
+    root.remove();
+  };
+}
+
+export default {
+  initialize() {
+    return () => {};
+  },
+  render({ model, el }: { model: Model; el: HTMLElement }) {
+    return mount(model, el);
+  },
+};

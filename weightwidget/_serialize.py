@@ -1,0 +1,232 @@
+"""Turn table data into what the widget sends: binary pages, thumbnails, small JSON.
+
+Pure functions over arrays and a ``WeightTable``; nothing here edits weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .table import WeightTable
+
+__all__ = [
+    "MAX_TEXT",
+    "THUMB_SIZE",
+    "class_counts",
+    "class_filter",
+    "classes_payload",
+    "encode_rows",
+    "history_payload",
+    "quote_column",
+    "summary_payload",
+    "thumbnails",
+]
+
+#: Longest cell text sent to the page (the full value stays in the kernel).
+MAX_TEXT = 1000
+#: Thumbnails are at most this many pixels on a side.
+THUMB_SIZE = 32
+_KEYWORDS = {"and", "or", "not", "in", "contains", "true", "false"}
+
+
+def quote_column(name: str) -> str:
+    """Spell a column name for the filter language (back-quoted when needed)."""
+    if name.isidentifier() and name.isascii() and name.lower() not in _KEYWORDS:
+        return name
+    return f"`{name}`"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def class_filter(label: str, value: Any) -> str:
+    """Filter text selecting one class, e.g. ``label == 3`` or ``label == "cat"``."""
+    return f"{quote_column(label)} == {_literal(value)}"
+
+
+def thumbnails(images: np.ndarray, ids: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
+    """Small uint8 thumbnails of ``images[ids]``, shape (k, h, w, c) with c in {1, 3}.
+
+    Larger images are subsampled by a whole stride; non-uint8 images are scaled
+    to 0..255 per image (min to max), so digits stored as 0..16 stay visible.
+    """
+    imgs = np.asarray(images[ids])
+    if imgs.ndim == 3:
+        imgs = imgs[..., None]
+    if imgs.ndim != 4:
+        raise ValueError(
+            f"image column must have shape (n, h, w) or (n, h, w, c); got {images.shape}"
+        )
+    if imgs.shape[3] >= 3:
+        imgs = imgs[..., :3]
+    elif imgs.shape[3] == 2:
+        imgs = imgs[..., :1]
+    step = max(1, math.ceil(max(imgs.shape[1], imgs.shape[2]) / size))
+    imgs = imgs[:, ::step, ::step, :]
+    if imgs.dtype == np.uint8:
+        return np.ascontiguousarray(imgs)
+    flt = imgs.astype(np.float32)
+    flt = np.nan_to_num(flt, nan=0.0, posinf=0.0, neginf=0.0)
+    lo = flt.min(axis=(1, 2, 3), keepdims=True)
+    hi = flt.max(axis=(1, 2, 3), keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.ascontiguousarray(((flt - lo) / span * 255.0).round().astype(np.uint8))
+
+
+def _strings(values: Any, ids: np.ndarray) -> list[str | None]:
+    if isinstance(values, pd.Categorical):
+        codes = values.codes[ids]
+        cats = np.asarray(values.categories, dtype=object)
+        out = cats[np.maximum(codes, 0)]
+        texts = [
+            None if c < 0 else str(v) for c, v in zip(codes.tolist(), out.tolist(), strict=True)
+        ]
+    else:
+        texts = [None if v is None else str(v) for v in np.asarray(values, dtype=object)[ids]]
+    return [t if t is None or len(t) <= MAX_TEXT else t[: MAX_TEXT - 1] + "…" for t in texts]
+
+
+def encode_rows(
+    table: WeightTable, ids: np.ndarray, columns: list[dict[str, str]]
+) -> tuple[dict[str, Any], list[bytes]]:
+    """Encode the rows ``ids`` of ``columns`` as JSON meta plus binary buffers.
+
+    Numeric columns (and the row ids) travel as little-endian float64, bools as
+    uint8, images as uint8 thumbnails; strings go in the JSON part (as text).
+
+    Returns
+    -------
+    meta : dict
+        ``{"ids": buffer index, "columns": [...]}``.
+    buffers : list of bytes
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    buffers: list[bytes] = [ids.astype("<f8").tobytes()]
+    out: list[dict[str, Any]] = []
+    for col in columns:
+        name, kind, role = col["name"], col["kind"], col["role"]
+        if role == "row":
+            out.append({"name": name, "kind": "numeric", "buffer": 0, "dtype": "float64"})
+            continue
+        values = table.weights if role == "weight" else table.column(name)
+        if kind == "string":
+            out.append({"name": name, "kind": "string", "values": _strings(values, ids)})
+        elif kind == "image":
+            thumbs = thumbnails(values, ids)
+            out.append(
+                {
+                    "name": name,
+                    "kind": "image",
+                    "buffer": len(buffers),
+                    "height": int(thumbs.shape[1]),
+                    "width": int(thumbs.shape[2]),
+                    "channels": int(thumbs.shape[3]),
+                }
+            )
+            buffers.append(thumbs.tobytes())
+        elif kind == "bool":
+            out.append({"name": name, "kind": "bool", "buffer": len(buffers), "dtype": "uint8"})
+            buffers.append(np.asarray(values)[ids].astype(np.uint8).tobytes())
+        else:
+            out.append(
+                {"name": name, "kind": "numeric", "buffer": len(buffers), "dtype": "float64"}
+            )
+            buffers.append(np.asarray(values)[ids].astype("<f8").tobytes())
+    return {"ids": 0, "columns": out}, buffers
+
+
+def summary_payload(weights: np.ndarray, weight_sum: float | None = None) -> dict[str, float]:
+    """Rows, included rows (weight > 0), weight sum and effective sample size."""
+    w = np.asarray(weights, dtype=np.float64)
+    total = float(w.sum()) if weight_sum is None else float(weight_sum)
+    squares = float(np.dot(w, w))
+    return {
+        "rows": int(w.size),
+        "included": int(w.size - np.count_nonzero(w == 0)),
+        "weight_sum": total,
+        "ess": total * total / squares if squares > 0 else 0.0,
+    }
+
+
+def class_counts(table: WeightTable) -> np.ndarray:
+    """Rows per class (they never change; the caller caches them)."""
+    return np.bincount(table.label_codes, minlength=len(table.classes))
+
+
+def classes_payload(
+    table: WeightTable, counts: np.ndarray | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Per class: value, count, weight sum, raw share, effective share, filter text.
+
+    Parameters
+    ----------
+    table : WeightTable
+        The table (label codes and current weights are read).
+    counts : ndarray, optional
+        Rows per class from :func:`class_counts` (computed when not given).
+    limit : int, default=1000
+        Most classes sent (the biggest; the rest are left out of the panel).
+    """
+    classes = table.classes
+    if counts is None:
+        counts = class_counts(table)
+    sums = np.bincount(table.label_codes, weights=table.weights, minlength=len(classes))
+    total = float(sums.sum())
+    order = np.arange(len(classes))
+    if len(classes) > limit:  # keep the biggest classes, in class order
+        order = np.sort(np.argsort(-counts, kind="stable")[:limit])
+    n = max(table.n_rows, 1)
+    return [
+        {
+            "value": str(classes[i]),
+            "count": int(counts[i]),
+            "weight_sum": float(sums[i]),
+            "share": float(counts[i]) / n,
+            "effective_share": float(sums[i]) / total if total > 0 else 0.0,
+            "filter": class_filter(table.label, _item(classes[i])),
+        }
+        for i in order.tolist()
+    ]
+
+
+def _item(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def history_payload(history: pd.DataFrame, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest ``limit`` revisions as JSON-ready dicts (times in ISO 8601, UTC)."""
+    tail = history.tail(limit)
+    parents = tail["parent"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    created = [pd.Timestamp(c).isoformat() for c in tail["created"].tolist()]
+    return [
+        {
+            "revision": int(rev),
+            "parent": None if np.isnan(parent) else int(parent),
+            "created": when,
+            "author": str(author or ""),
+            "message": str(message or ""),
+            "rows_changed": int(changed),
+        }
+        for rev, parent, when, author, message, changed in zip(
+            tail["revision"].tolist(),
+            parents.tolist(),
+            created,
+            tail["author"].tolist(),
+            tail["message"].tolist(),
+            tail["rows_changed"].tolist(),
+            strict=True,
+        )
+    ]
