@@ -165,7 +165,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "construction + initial state",
                 init_ms,
                 "ms",
-                "< 50",
+                "< 50 ms",
                 "ipydatagrid.DataGrid",
                 anchors["datagrid_init_ms"],
             )
@@ -175,7 +175,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "initial state incl. JS bundle",
                 init_kb,
                 "KB",
-                "< 300",
+                "< 300 KB",
                 "ipydatagrid.DataGrid",
                 anchors["datagrid_state_kb"],
             )
@@ -186,7 +186,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     "construction + initial state",
                     init_ms,
                     "ms",
-                    "< 50",
+                    "< 50 ms",
                     "ipydatagrid.StreamingDataGrid",
                     anchors["streaming_init_ms"],
                 )
@@ -196,7 +196,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     "initial state incl. JS bundle",
                     init_kb,
                     "KB",
-                    "< 300",
+                    "< 300 KB",
                     "ipydatagrid.StreamingDataGrid",
                     anchors["streaming_state_kb"],
                 )
@@ -217,7 +217,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "100-row page",
                 page_ms,
                 "ms",
-                "< 3",
+                "< 3 ms",
                 "ipydatagrid.StreamingDataGrid",
                 anchors.get("streaming_page_ms"),
             )
@@ -239,7 +239,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "sort by a float column + first page",
                 statistics.median(times),
                 "ms",
-                "< 60",
+                "< 60 ms",
                 "ipydatagrid.StreamingDataGrid",
                 anchors.get("streaming_sort_ms"),
             )
@@ -258,7 +258,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "filter (label == 3 and loss > x)",
                 _ms(filt, repeat),
                 "ms",
-                "< 30",
+                "< 30 ms",
                 "ipydatagrid.StreamingDataGrid",
                 anchors.get("streaming_filter_ms"),
             )
@@ -276,7 +276,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 f"bulk edit of {w.matched:,} filtered rows (commit + histogram)",
                 bulk_ms,
                 "ms",
-                "< 80",
+                "< 80 ms",
             )
         )
         w.close()
@@ -288,7 +288,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "cell run to first rows visible (browser)",
                 t["cell_to_first_rows_s"] * 1000,
                 "ms",
-                "< 1500",
+                "< 1500 ms",
             )
         )
     return rows

@@ -26,13 +26,26 @@ def test_ddp_script_trains_on_the_curated_weights(tmp_path):
     t.set_weights("label == 1 and row < 100", 0, message="exclude")
     t.balance("balanced")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train_ddp.py"), "--store", str(tmp_path / "s"),
-         "--epochs", "4", "--nproc", "2"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "examples" / "train_ddp.py"),
+            "--store",
+            str(tmp_path / "s"),
+            "--epochs",
+            "4",
+            "--nproc",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ranks = sorted((json.loads(line) for line in proc.stdout.splitlines()
-                    if line.startswith("{")), key=lambda r: r["rank"])
+    ranks = sorted(
+        (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")),
+        key=lambda r: r["rank"],
+    )
     assert [r["rank"] for r in ranks] == [0, 1]
     assert {r["revision"] for r in ranks} == {t.revision}
     assert ranks[0]["draws"] == ranks[1]["draws"] > 0  # equal shares
