@@ -247,7 +247,7 @@ def test_sigkill_mid_commit_leaves_a_whole_revision(tmp_path):
         if t.revision:
             k = int(t.history()["message"].iloc[-1].split("=")[-1])
             np.testing.assert_array_equal(t.weights, k + pattern)
-    assert last_rev > kills  # the writer made progress between kills
+    assert last_rev >= 10  # the writer made real progress between the kills
     assert torn >= 1, f"no kill of {kills} landed mid-write; the test proves too little"
     revs = ww.WeightTable.open(path).history()["revision"].tolist()
     assert revs == list(range(len(revs)))  # no gaps, no duplicates
