@@ -23,10 +23,13 @@ def unknown_column_message(name: str, known: Iterable[str]) -> str:
     )
 
 
-def check_weight_values(values: np.ndarray, *, what: str = "weights") -> np.ndarray:
+def check_weight_values(
+    values: np.ndarray, *, what: str = "weights", index_name: str = "position"
+) -> np.ndarray:
     """Return ``values`` as float64, or raise if any is NaN, infinite or negative.
 
-    The message names the first bad row and how many more there are.
+    The message names the first bad entry (``at <index_name> i``) and how many
+    more there are.
     """
     try:
         arr = np.asarray(values, dtype=np.float64)
@@ -40,7 +43,7 @@ def check_weight_values(values: np.ndarray, *, what: str = "weights") -> np.ndar
         first = int(flat[0])
         value = float(arr.ravel()[first])
         more = f" (and {flat.size - 1} more)" if flat.size > 1 else ""
-        where = f" at position {first}" if arr.ndim else ""
+        where = f" at {index_name} {first}" if arr.ndim else ""
         raise ValueError(
             f"{what} must be finite and >= 0; got {value!r}{where}{more}. "
             "Use 0 to exclude a sample (set_weights(where, 0))."

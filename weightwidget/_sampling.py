@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._checks import check_weight_values
+
 if TYPE_CHECKING:
     from .table import WeightTable
 
@@ -78,14 +80,7 @@ def check_weights(weights: Any) -> np.ndarray:
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 1:
         raise ValueError(f"weights must be 1-D; got an array of shape {w.shape}")
-    bad = ~(np.isfinite(w) & (w >= 0))
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        more = f" (and {rows.size - 1} more)" if rows.size > 1 else ""
-        raise ValueError(
-            f"weights must be finite and >= 0; got {float(w[rows[0]])!r} at row {rows[0]}{more}"
-        )
-    return w
+    return check_weight_values(w, index_name="row")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .query import KEYWORDS
+
 if TYPE_CHECKING:
     from .table import WeightTable
 
@@ -31,12 +33,11 @@ __all__ = [
 MAX_TEXT = 1000
 #: Thumbnails are at most this many pixels on a side.
 THUMB_SIZE = 32
-_KEYWORDS = {"and", "or", "not", "in", "contains", "true", "false"}
 
 
 def quote_column(name: str) -> str:
     """Spell a column name for the filter language (back-quoted when needed)."""
-    if name.isidentifier() and name.isascii() and name.lower() not in _KEYWORDS:
+    if name.isidentifier() and name.isascii() and name.lower() not in KEYWORDS:
         return name
     return f"`{name}`"
 
