@@ -51,6 +51,24 @@ def check_weight_values(
     return arr
 
 
+def check_weight_total(weights: np.ndarray, *, what: str = "weights") -> float:
+    """Return the sum of valid ``weights``, or raise if it overflows to infinity.
+
+    Every weight may be finite while their sum is not (several values near
+    1e308); samplers, normalisation and the effective sample size all need a
+    finite total, so such a vector is refused where it is made.
+    """
+    with np.errstate(over="ignore"):
+        total = float(np.sum(weights))
+    if not np.isfinite(total):
+        top = float(np.max(weights)) if np.size(weights) else 0.0
+        raise ValueError(
+            f"{what} sum to infinity (the largest is {top:.3g}); weights are relative, so "
+            "scale them down, e.g. divide by their maximum"
+        )
+    return total
+
+
 def check_length(values: np.ndarray, expected: int, *, what: str, hint: str = "") -> None:
     """Raise ``ValueError`` unless ``len(values) == expected``."""
     got = len(values)

@@ -447,12 +447,24 @@ class RevisionStore:
     def create(
         self,
         meta: dict[str, Any],
-        write_base: Callable[[Any], None],
-        tensors: dict[str, bytes],
+        files: dict[str, bytes | Callable[[Any], None]],
         initial: np.ndarray,
         header: dict[str, Any],
     ) -> None:
-        """Write a new store: base files, revision 0 and its snapshot, then meta.json.
+        """Write a new store: the encoded base files, revision 0 and its snapshot, then meta.json.
+
+        Parameters
+        ----------
+        meta : dict
+            Table metadata (name, rows, label, columns, fingerprint, ...).
+        files : dict of str to bytes or callable
+            Base files by path relative to the store (``"base/columns.parquet"``):
+            their bytes, or a callable that streams them into a binary file object.
+            The store checksums them and never looks inside.
+        initial : ndarray of float64
+            The weights of revision 0.
+        header : dict
+            Revision 0's header (author, message, time, ...).
 
         ``meta.json`` goes last: until it exists the folder is not a store, so a
         crash during creation leaves nothing that opens half-made.
@@ -463,17 +475,17 @@ class RevisionStore:
                 raise StoreError(f"a store was created at {self.url} meanwhile")
             for sub in ("base", "revisions", "snapshots", "columns"):
                 self.files.makedirs(sub)
-            files: dict[str, dict[str, int]] = {}
-            files["base/columns.parquet"] = self.files.write_from(
-                "base/columns.parquet", write_base
-            )
-            for name, blob in tensors.items():
-                self.files.write(f"base/{name}", blob)
-                files[f"base/{name}"] = _crc_entry(blob)
+            entries: dict[str, dict[str, int]] = {}
+            for rel, data in files.items():
+                if callable(data):
+                    entries[rel] = self.files.write_from(rel, data)
+                else:
+                    self.files.write(rel, data)
+                    entries[rel] = _crc_entry(data)
             header = {**header, "revision": 0, "parent": None, "snapshot": True}
             self.files.write(snap_name(0), frame({"revision": 0}, _f8(initial)))
             self.files.write(rev_name(0), encode_delta(np.empty(0, np.int64), np.empty(0), header))
-            meta = {**meta, "format_version": FORMAT_VERSION, "files": files}
+            meta = {**meta, "format_version": FORMAT_VERSION, "files": entries}
             self._write_meta(meta)
             self.meta = meta
 

@@ -380,9 +380,11 @@ class WeightTable:
             "rows_changed": n,
             "action": "create",
         }
-        st.create(
-            meta, functools.partial(_columns.write_parquet, arrow_table), tensors, initial_w, header
-        )
+        files: dict[str, Any] = {
+            "base/columns.parquet": functools.partial(_columns.write_parquet, arrow_table),
+            **{f"base/{name}": blob for name, blob in tensors.items()},
+        }
+        st.create(meta, files, initial_w, header)
         del arrow_table, tensors
         _columns.release_arrow_memory()
         table = cls(
