@@ -14,10 +14,20 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
 
-import weightwidget as ww
+# property-based tests: a CI-sized default; HYPOTHESIS_PROFILE=thorough runs thousands
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+import weightwidget as ww  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -970,7 +970,14 @@ class WeightTable:
             self._weights, self._revision = weights, rev
 
     # ------------------------------------------------------------------ columns
-    def set_columns(self, columns: Mapping[str, Any], *, message: str | None = None) -> None:
+    def set_columns(
+        self,
+        columns: Mapping[str, Any],
+        *,
+        message: str | None = None,
+        run: str | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> int:
         """Add or replace per-sample columns (e.g. a run's metrics), persisted in the store.
 
         Parameters
@@ -980,6 +987,18 @@ class WeightTable:
             column cannot be replaced.
         message : str, optional
             A note stored with the columns.
+        run : str, optional
+            The run these columns come from (``collect_metrics``,
+            ``find_label_issues``); listed by :meth:`runs` with the revision the
+            run was computed at.
+        info : mapping, optional
+            JSON-serialisable facts about the run (``kind``, ``aggregates``, ...),
+            returned by :meth:`runs`.
+
+        Returns
+        -------
+        int
+            The table's revision after the columns were added.
         """
         if not columns:
             raise ValueError("set_columns needs at least one column")
@@ -998,18 +1017,50 @@ class WeightTable:
         set_name = (
             "set-" + hashlib.blake2b("|".join(sorted(normal)).encode(), digest_size=6).hexdigest()
         )
-        header = {
+        header: dict[str, Any] = {
             "columns": list(normal),
             "created": time.time(),
             "author": self._author,
             "message": message or f"columns {', '.join(normal)}",
         }
+        if run is not None:
+            header.update(run=str(run), computed_at=self._revision, info=dict(info or {}))
         with self._store.lock():
             self._store.write_columns(set_name, parquet, header)
         self._column_sets.add(f"{set_name}@{header['created']}")
         self._columns.update(normal)
         self._columns_changed()
         self._notify()
+        return self._revision
+
+    def runs(self) -> pd.DataFrame:
+        """The runs that wrote columns to this table, oldest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``run``, ``revision`` (the table revision the run was computed
+            at), ``created`` (UTC), ``author``, ``kind``, ``columns`` (the columns it
+            wrote) and ``aggregates`` (a dict, e.g. weighted accuracy and loss).
+        """
+        rows = []
+        for header, _ in self._store.read_columns():
+            if "run" not in header:
+                continue
+            info = header.get("info") or {}
+            rows.append(
+                {
+                    "run": header["run"],
+                    "revision": int(header.get("computed_at", 0)),
+                    "created": pd.Timestamp(header.get("created", 0), unit="s", tz="UTC"),
+                    "author": header.get("author", ""),
+                    "kind": info.get("kind", ""),
+                    "columns": list(header.get("columns", [])),
+                    "aggregates": dict(info.get("aggregates") or {}),
+                }
+            )
+        cols = ["run", "revision", "created", "author", "kind", "columns", "aggregates"]
+        return pd.DataFrame(rows, columns=cols)
 
     def _load_column_sets(self) -> bool:
         changed = False
