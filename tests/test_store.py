@@ -300,7 +300,8 @@ def test_damage_in_the_middle_opens_before_it_and_new_commits_continue(store_pat
     for i in range(5):
         t.set_weights(f"label == {i % 5} and row < 50", float(i + 2))
         states.append(t.weights.copy())
-    assert not any(p.name != "r000000000000.snap" for p in (Path(store_path) / "snapshots").iterdir())
+    snaps = [p.name for p in (Path(store_path) / "snapshots").iterdir()]
+    assert snaps == ["r000000000000.snap"]
     f = _revision_file(store_path, 3)
     f.write_bytes(f.read_bytes()[:20])
     with pytest.warns(StoreCorruptionWarning, match=r"r000000000003\.rev"):
@@ -361,7 +362,8 @@ def test_newer_format_is_refused_with_a_clear_message(table, store_path):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(
         StoreFormatError,
-        match=f"store format {store_mod.FORMAT_VERSION + 1}, newer than this weightwidget reads .*pip install -U weightwidget",
+        match=f"store format {store_mod.FORMAT_VERSION + 1}, newer than this weightwidget reads "
+        ".*pip install -U weightwidget",
     ):
         ww.WeightTable.open(store_path)
 
