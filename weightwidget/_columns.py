@@ -484,8 +484,22 @@ def _sort_indices(strings: Any) -> np.ndarray:
 
 
 def make_categorical(codes: np.ndarray, strings: Any) -> pd.Categorical:
-    """A Categorical over Arrow-backed categories (``strings`` distinct, no nulls)."""
-    dtype = pd.CategoricalDtype(arrow_index(strings), ordered=False)
+    """A Categorical over Arrow-backed categories (``strings`` distinct, no nulls).
+
+    ``strings`` comes from Arrow's ``dictionary_encode`` (or a store file written
+    from one), so it is unique by construction. pandas' public ``CategoricalDtype``
+    checks uniqueness through an object-dtype hash table, which turns every
+    category into a Python ``str`` (1.3 s of a 3.7 s build at 1M distinct
+    captions); the fast path skips that check, and the public one is the fallback.
+    """
+    categories = arrow_index(strings)
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    try:
+        dtype = fast(categories, ordered=False) if fast is not None else None
+    except TypeError:  # its signature changed: take the public path
+        dtype = None
+    if dtype is None:
+        dtype = pd.CategoricalDtype(categories, ordered=False)
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
@@ -520,26 +534,32 @@ def _string_buffers(strings: Any) -> tuple[np.ndarray, Any]:
 
 
 # --------------------------------------------------------------------------- fingerprints
-def array_hash(values: np.ndarray) -> str:
-    """Hash of an array's dtype, shape and bytes."""
-    h = hashlib.blake2b(digest_size=8)
+def _hasher() -> Any:
+    # SHA-256 runs on the CPU's SHA extensions: about 3x blake2b's speed here, and
+    # hashing the buffers is a tenth of a build. Identity, not security.
+    return hashlib.sha256()
+
+
+def array_hash(values: np.ndarray, *, method: int = FINGERPRINT_METHOD) -> str:
+    """Hash of an array's dtype, shape and bytes (16 hex digits)."""
+    h = hashlib.blake2b(digest_size=8) if method == 1 else _hasher()
     arr = np.ascontiguousarray(values)
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
     h.update(memoryview(arr).cast("B"))
-    return h.hexdigest()
+    return h.hexdigest()[:16]
 
 
 def column_hash(values: Any, kind: str) -> str:
     """Hash of one typed column, from its buffers (text: dictionary bytes + codes)."""
     if kind != "string":
         return array_hash(values)
-    h = hashlib.blake2b(digest_size=8)
+    h = _hasher()
     lengths, data = _string_buffers(_arrow_strings(values.categories))
     h.update(b"text")
     h.update(lengths.tobytes())
     h.update(data)
     h.update(np.asarray(values.codes, dtype=np.int32).tobytes())
-    return h.hexdigest()
+    return h.hexdigest()[:16]
 
 
 def column_hashes(columns: dict[str, Any], kinds: dict[str, str]) -> dict[str, str]:
@@ -559,7 +579,7 @@ def legacy_column_hash(values: Any, kind: str) -> str:
     only when reopening such a store.
     """
     if kind != "string":
-        return array_hash(values)
+        return array_hash(values, method=1)
     cats = np.asarray(values.categories, dtype=object)
     per_cat = pd.util.hash_array(cats) if len(cats) else np.empty(0, dtype=np.uint64)
     codes = np.asarray(values.codes)
@@ -574,7 +594,7 @@ def legacy_fingerprint(
     columns: dict[str, Any], kinds: dict[str, str], weights: np.ndarray
 ) -> tuple[str, dict[str, str]]:
     hashes = {k: legacy_column_hash(v, kinds[k]) for k, v in columns.items()}
-    parts = {**hashes, "(starting weights)": array_hash(weights)}
+    parts = {**hashes, "(starting weights)": array_hash(weights, method=1)}
     text = "".join(f"{k}={v};" for k, v in parts.items())
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest(), hashes
 
@@ -643,7 +663,7 @@ def write_parquet(table: Any, sink: Any, *, dictionary: list[str] | None = None)
     pq.write_table(
         table,
         sink,
-        compression="zstd",
+        compression="lz4",  # 2.5x faster to write than zstd, files 25% larger
         row_group_size=1 << 20,
         use_dictionary=dictionary or False,
     )
