@@ -523,8 +523,8 @@ def text_column(strings: Any) -> pd.Categorical:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.combine_chunks()
+    if isinstance(strings, pa.ChunkedArray):  # one chunk: no copy of the text
+        strings = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
     encoded = pc.dictionary_encode(strings)
     codes = encoded.indices
     if codes.null_count:
