@@ -3,7 +3,9 @@
 Layout of a store folder (a local path or an fsspec URL such as ``memory://x``)::
 
     meta.json                    format version, name, columns, fingerprint, base checksums
-    base/<token>/columns.parquet the data columns, written once (images as .npy beside them)
+    base/<token>/...             the data columns, written once, encoded by the table
+                                 (``_columns``: columns.parquet, text-<i>.parquet,
+                                 tensor-<i>.npy); the store only checksums them
     revisions/r000000000007.rev  one file per revision: header (parent, author, session,
                                  message, time, action) + changed row ids + new values
     snapshots/r000000000064.snap the whole state at a revision, compressed
@@ -1568,15 +1570,3 @@ def _crc_entry(blob: bytes) -> dict[str, int]:
 
 def _meta_checksum(meta: dict[str, Any]) -> int:
     return zlib.crc32(json.dumps(meta, sort_keys=True, separators=(",", ":")).encode())
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    """Serialise an array to .npy bytes (no pickle)."""
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
-def npy_load(blob: bytes) -> np.ndarray:
-    """Inverse of :func:`npy_bytes`."""
-    return np.load(io.BytesIO(blob), allow_pickle=False)

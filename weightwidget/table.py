@@ -7,9 +7,7 @@ same store gets exactly the same weights.
 
 from __future__ import annotations
 
-import functools
 import getpass
-import hashlib
 import logging
 import os
 import re
@@ -182,20 +180,20 @@ class WeightTable:
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_pandas expects a pandas DataFrame; got {type(df).__name__}")
-        names = [str(c) for c in df.columns]
+        names = _columns.frame_names(df.columns)
         if label not in names:
             raise ValueError(f"label column: {unknown_column_message(label, names)}")
         initial = None
         if weights is not None:
             if weights not in names:
                 raise ValueError(f"weights column: {unknown_column_message(weights, names)}")
-            initial = df[weights].to_numpy()
-        columns: dict[str, Any] = {label: df[label]}
-        for col in df.columns:
-            key = str(col)
-            if key in (label, weights):
-                continue
-            columns[key] = df[col]
+            if weights == label:
+                raise ValueError(f"weights={weights!r} is the label column; name another column")
+            initial = df.iloc[:, names.index(weights)].to_numpy()
+        columns: dict[str, Any] = {label: df.iloc[:, names.index(label)]}
+        for i, key in enumerate(names):
+            if key not in (label, weights):
+                columns[key] = df.iloc[:, i]
         return cls._build(
             columns,
             label=label,
@@ -237,9 +235,7 @@ class WeightTable:
         -------
         WeightTable
         """
-        data: dict[str, Any] = {"label": labels}
-        for key, values in columns.items():
-            data[key] = values
+        data: dict[str, Any] = {"label": labels, **_extra_columns(columns)}
         return cls._build(
             data,
             label="label",
@@ -286,8 +282,9 @@ class WeightTable:
         -------
         WeightTable
         """
+        extra = _extra_columns(columns)  # before reading every item
         labels = torch_labels(dataset, label_fn=label_fn, progress=progress)
-        data: dict[str, Any] = {"label": labels, **columns}
+        data: dict[str, Any] = {"label": labels, **extra}
         return cls._build(
             data,
             label="label",
@@ -396,26 +393,28 @@ class WeightTable:
         source: str,
     ) -> WeightTable:
         check_choice(if_exists, IF_EXISTS, what="if_exists")
-        columns = _columns.normalise_columns(data, label=label)
-        n = len(columns[label])
+        if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+            raise ValueError(
+                f"name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter "
+                f"or digit); got name={name!r}"
+            )
+        norm = _columns.normalise(data, label=label)
+        columns, kinds, labels = norm.columns, norm.kinds, norm.labels
+        assert labels is not None
+        n = len(labels.codes)
         if initial is None:
             initial_w = np.ones(n)
         else:
             initial_w = np.array(check_weight_values(initial, what="starting weights"))
             check_length(initial_w, n, what="weights")
-        hashes = {key: _columns.column_hash(values) for key, values in columns.items()}
-        hashes["(starting weights)"] = _columns.column_hash(initial_w)
-        fingerprint = hashlib.blake2b(
-            "".join(f"{k}={v};" for k, v in hashes.items()).encode(), digest_size=8
-        ).hexdigest()
-        if name is None:
-            name = f"table-{fingerprint[:12]}"
-        elif not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError(
-                f"name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter "
-                f"or digit); got name={name!r}"
-            )
-        url = os.fspath(store) if store is not None else str(Path(DEFAULT_STORE_DIR) / name)
+        hashes = _columns.column_hashes(columns, kinds)
+        fingerprint = _columns.fingerprint(hashes, _columns.array_hash(initial_w))
+        if store is not None:
+            url = os.fspath(store)
+        else:
+            url = str(Path(DEFAULT_STORE_DIR) / (name or f"table-{fingerprint[:12]}"))
+            if name is None and not Path(url).exists():
+                url = _legacy_default_store(columns, kinds, initial_w) or url
         st = RevisionStore(url)
         if st.exists():
             if if_exists == "error":
@@ -425,44 +424,48 @@ class WeightTable:
                 )
             if if_exists == "reuse":
                 meta = st.read_meta()
-                if meta.get("fingerprint") != fingerprint:
+                if meta.get("fingerprint_method") == _columns.FINGERPRINT_METHOD:
+                    same, stored_hashes = meta.get("fingerprint") == fingerprint, hashes
+                else:  # a store written before fingerprints named their method
+                    old, stored_hashes = _columns.legacy_fingerprint(columns, kinds, initial_w)
+                    same = meta.get("fingerprint") == old
+                if not same:
                     raise StoreMismatchError(
                         f"the store at {st.url} holds different data than given: "
-                        f"{_columns.describe_mismatch(meta, columns, hashes, label)}. Pass "
-                        "if_exists='overwrite' to replace it, or another name= / store="
+                        f"{_columns.describe_mismatch(meta, columns, stored_hashes, label)}. "
+                        "Pass if_exists='overwrite' to replace it, or another name= / store="
                     )
                 logger.info("reopening %s at its latest revision", st.url)
-                return cls._from_store(st, columns, meta, author)
+                table = cls._from_store(st, columns, meta, author)
+                table._classes, table._codes = labels.classes, labels.codes
+                return table
             st.destroy()
             st = RevisionStore(url)
+        if name is None:
+            name = f"table-{fingerprint[:12]}"
         meta = {
             "format": "weightwidget-store",
             "name": name,
             "n_rows": n,
             "label": label,
-            "columns": [
-                {"name": k, "kind": query.column_kind(v), "hash": hashes[k]}
-                for k, v in columns.items()
-            ],
+            "columns": [{"name": k, "kind": kinds[k], "hash": hashes[k]} for k in columns],
             "fingerprint": fingerprint,
+            "fingerprint_method": _columns.FINGERPRINT_METHOD,
             "created": time.time(),
             "source": source,
         }
-        arrow_table, tensors = _columns.base_table(columns)
-        classes, codes = _columns.factorize(columns[label])
         header = {
             "created": time.time(),
             "author": _author(author),
-            "message": f"created from {source} ({n:,} rows, {len(classes)} classes)",
+            "message": f"created from {source} ({n:,} rows, {len(labels.classes)} classes)",
             "rows_changed": n,
             "action": "create",
         }
-        files: dict[str, Any] = {
-            "base/columns.parquet": functools.partial(_columns.write_parquet, arrow_table),
-            **{f"base/{name}": blob for name, blob in tensors.items()},
+        files = {
+            f"base/{rel}": blob for rel, blob in _columns.encode_base_files(columns, kinds).items()
         }
         created = st.create(meta, files, initial_w, header)
-        del arrow_table, tensors
+        del files
         _columns.release_arrow_memory()
         if not created:  # another process created it meanwhile (every DDP rank at start)
             if if_exists == "error":
@@ -475,7 +478,9 @@ class WeightTable:
                     f"another process created the store at {st.url} meanwhile with different "
                     f"data: {_columns.describe_mismatch(meta, columns, hashes, label)}"
                 )
-            return cls._from_store(st, columns, meta, author)
+            table = cls._from_store(st, columns, meta, author)
+            table._classes, table._codes = labels.classes, labels.codes
+            return table
         table = cls(
             store=st,
             columns=columns,
@@ -483,7 +488,7 @@ class WeightTable:
             state=State(0, initial_w),
             author=_author(author),
         )
-        table._classes, table._codes = classes, codes
+        table._classes, table._codes = labels.classes, labels.codes
         return table
 
     # ------------------------------------------------------------------ properties
@@ -1679,6 +1684,31 @@ class _ColumnView(Mapping[str, Any]):
 
 
 # ---------------------------------------------------------------------- helpers
+def _extra_columns(columns: dict[str, Any]) -> dict[str, Any]:
+    """Keyword columns of ``from_arrays`` / ``from_torch_dataset``: ``label`` is taken."""
+    if "label" in columns:
+        raise ValueError(
+            "'label' is the name of the label column (from labels=); give the extra column "
+            "another name"
+        )
+    return columns
+
+
+def _legacy_default_store(
+    columns: dict[str, Any], kinds: dict[str, str], weights: np.ndarray
+) -> str | None:
+    """The default folder an unnamed table got before fingerprints named their method.
+
+    Only looked for when such folders exist, since it hashes text per distinct value.
+    """
+    root = Path(DEFAULT_STORE_DIR)
+    if not root.is_dir() or not any(p.name.startswith("table-") for p in root.iterdir()):
+        return None
+    old, _ = _columns.legacy_fingerprint(columns, kinds, weights)
+    path = root / f"table-{old[:12]}"
+    return str(path) if path.exists() else None
+
+
 def _author(author: str | None) -> str:
     if author is not None:
         return str(author)
