@@ -82,7 +82,7 @@ def page(browser, request):
     pg.set_default_timeout(30_000)
     console: list[str] = []
     pg.on("console", lambda m: console.append(f"[{m.type}] {m.text}"))
-    pg.on("pageerror", lambda e: console.append(f"[pageerror] {e}"))
+    pg.on("pageerror", lambda e: console.append(f"[pageerror] {e.stack or e}"))
     pg.console_log = console  # type: ignore[attr-defined]
     yield pg
     ARTIFACTS.mkdir(exist_ok=True)

@@ -14,12 +14,13 @@ import json
 import os
 import pathlib
 import re
+import secrets
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,7 @@ CLASSES = [
 ]
 
 # The code every host runs; it ends with the widget as the cell's value.
-APP_CODE = f'''\
+APP_CODE = f"""\
 import os
 
 import numpy as np
@@ -85,7 +86,7 @@ t = ww.WeightTable.from_arrays(
     note=np.array([f"sample {{i}}" for i in range({N_ROWS})]),
 )
 w = ww.WeightWidget(t)
-w'''
+w"""
 
 
 def write_notebook(path: pathlib.Path) -> pathlib.Path:
@@ -143,6 +144,7 @@ class Server:
     url: str
     proc: subprocess.Popen
     log: pathlib.Path
+    env: dict[str, str]
     token: str = ""
     startup_s: float = 0.0
 
@@ -179,7 +181,7 @@ def serve(
     logf = open(log, "w")
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=logf, stderr=subprocess.STDOUT)
-    server = Server(name, url, proc, log, token)
+    server = Server(name, url, proc, log, env, token)
     try:
         deadline = time.monotonic() + timeout
         headers = {"Authorization": f"token {token}"} if token else {}
@@ -240,6 +242,59 @@ def quiet_jupyter_settings(env: dict[str, str]) -> None:
     (d / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+
+
+@contextlib.contextmanager
+def jupyter(app: str, tmp: pathlib.Path, env: dict[str, str]) -> Iterator[Server]:
+    """A throw-away JupyterLab (``app="jupyterlab"``) or Notebook 7 (``"notebook"``)
+    server on a free port, serving ``tmp`` with the host notebook in it."""
+    write_notebook(tmp / "hosts.ipynb")
+    quiet_jupyter_settings(env)
+    port, token = free_port(), secrets.token_hex(16)
+    cmd = jupyter_cmd(app, root=tmp, port=port, token=token)
+    url = f"http://127.0.0.1:{port}"
+    with serve(app, cmd, env=env, cwd=tmp, url=url, ready_path="/api/status", token=token) as s:
+        yield s
+
+
+def open_jupyter_notebook(server: Server, page: Page, url_path: str) -> KernelClient:
+    """Open the host notebook at ``url_path`` (``lab/tree/...`` or ``notebooks/...``), wait
+    out the kernel-readiness race (kernel name, then the idle indicator, then the server's
+    session idle), run its cell, and return a second client on its kernel."""
+    page.add_locator_handler(
+        page.locator(".jp-Dialog").filter(has_text="Select Kernel"),
+        lambda loc: loc.locator(".jp-Dialog-button.jp-mod-accept").click(),
+    )
+    page.goto(f"{server.url}/{url_path}?token={server.token}")
+    panel = page.locator(".jp-NotebookPanel:visible")
+    expect(panel).to_have_count(1, timeout=60_000)
+    expect(page.locator(".jp-KernelName:visible").first).to_have_text(
+        "Python 3 (ipykernel)", timeout=60_000
+    )
+    expect(page.locator(".jp-Notebook-ExecutionIndicator:visible").first).to_have_attribute(
+        "data-status", "idle", timeout=60_000
+    )
+    wait_until(
+        lambda: (
+            [(s["path"], s["kernel"]["execution_state"]) for s in server.api("/api/sessions")]
+            == [("hosts.ipynb", "idle")]
+        ),
+        "the server's session idle",
+    )
+    kid = server.api("/api/sessions")[0]["kernel"]["id"]
+    runtime = pathlib.Path(server.env["JUPYTER_RUNTIME_DIR"])
+    cf = wait_until(
+        lambda: next(iter(runtime.glob(f"kernel-{kid}.json")), None),
+        "the kernel's connection file",
+    )
+    kc = KernelClient(cf)
+    # console errors count from here: the widget's, not those of the host's own start-up
+    page.console_mark = len(page.console_log)  # type: ignore[attr-defined]
+    cell = panel.locator(".jp-Cell").first
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Enter")
+    return kc
 
 
 class KernelClient:
@@ -333,6 +388,41 @@ def check_store_edit(env: dict[str, str], rid: int, value: float) -> ww.WeightTa
     return disk
 
 
+def sort_and_edit(
+    page: Page,
+    root: Locator,
+    env: dict[str, str],
+    host: str,
+    *,
+    kernel: KernelClient | None = None,
+    allowed_errors: Sequence[re.Pattern[str]] = (),
+) -> None:
+    """The smoke steps after the first rows: screenshot, sort by ``loss`` (the kernel's
+    traits follow when ``kernel`` is given), edit the weight of the second row shown, and
+    check the edit in the kernel and on disk; no console errors but the host's own known
+    ones (``allowed_errors``; in Jupyter hosts, those logged before the cell ran are
+    the host's). Screenshots go to artifacts/<host>-*.png."""
+    t0 = time.monotonic()
+    ARTIFACTS.mkdir(exist_ok=True)
+    root.screenshot(path=str(ARTIFACTS / f"{host}-widget.png"))
+    order = sort_by_loss(root, open_store(env))
+    if kernel is not None:
+        state = kernel.run("import json; print(json.dumps([w.sort_by, w.sort_ascending]))")
+        assert state == ["loss", True], state
+    rid = edit_weight(page, root, 1, "2.5")
+    assert rid == order[1], (rid, order)
+    if kernel is not None:
+        seen = kernel.run(f"print(json.dumps([t.revision, float(t.weights[{rid}]), w.revision]))")
+        assert seen == [1, 2.5, 1], f"the kernel sees {seen}, not revision 1 with weight 2.5"
+    check_store_edit(env, rid, 2.5)
+    root.screenshot(path=str(ARTIFACTS / f"{host}-widget-edited.png"))
+    page.screenshot(path=str(ARTIFACTS / f"{host}-page.png"))
+    since = getattr(page, "console_mark", 0)
+    errors = console_errors(page.console_log[since:], allowed_errors)  # type: ignore[attr-defined]
+    assert not errors, "\n".join(errors)
+    record_timing(host, steps_s=time.monotonic() - t0)
+
+
 # Contrast of an element's text against the first opaque background behind it (across
 # shadow roots), per WCAG 2: 4.5 is the minimum for body text, 3 for large text / UI.
 _CONTRAST_JS = """
@@ -383,8 +473,11 @@ _CONTRAST_JS = """
 # what must be readable: (selector, minimum contrast)
 READABLE = [
     (".ww-row .ww-kind-string", 4.5),  # a text cell
-    (".ww-row .ww-kind-numeric", 4.5),  # a number cell
-    (".ww-hcell .ww-hname", 4.5),  # a header
+    (".ww-row .ww-kind-numeric.ww-role-data", 4.5),  # a number cell
+    (".ww-row .ww-role-weight", 4.5),  # a weight
+    (".ww-hcell.ww-role-data .ww-hname", 4.5),  # a column header
+    (".ww-row .ww-role-row", 3.0),  # row ids and their header are secondary text
+    (".ww-hcell.ww-role-row .ww-hname", 3.0),
     (".ww-class-name", 4.5),  # a class in the side panel
     (".ww-filter", 4.5),  # the filter box
     (".ww-btn:not(:disabled)", 4.5),  # a button
@@ -403,9 +496,7 @@ def check_readable(root: Locator) -> dict[str, float]:
         ratios[selector] = round(c["ratio"], 2)
         if c["ratio"] < minimum:
             low.append(f"{selector}: {c['color']} on {c['background']} = {c['ratio']:.2f}")
-    assert not low, "text hard to read (contrast below 4.5, or 3 for secondary):\n" + "\n".join(
-        low
-    )
+    assert not low, "text hard to read (contrast below 4.5, or 3 for secondary):\n" + "\n".join(low)
     return ratios
 
 
@@ -458,7 +549,7 @@ def check_class_panel(root: Locator) -> dict[str, Any]:
     return info
 
 
-def console_errors(messages: list[str], allowed: list[re.Pattern[str]]) -> list[str]:
+def console_errors(messages: list[str], allowed: Sequence[re.Pattern[str]]) -> list[str]:
     """Console errors and page errors, less the host's own known noise in ``allowed``."""
     return [
         m

@@ -5,29 +5,20 @@ runs inside the marimo server, so the edit is checked on the store on disk."""
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 
 import pytest
 from hostkit import (
-    ARTIFACTS,
     check_class_panel,
     check_readable,
-    check_store_edit,
-    console_errors,
-    edit_weight,
     free_port,
-    open_store,
     record_timing,
     see_rows,
     serve,
-    sort_by_loss,
+    sort_and_edit,
     write_marimo_app,
 )
-
-# marimo's own console noise, not the widget's
-ALLOWED = [re.compile(r"Failed to load resource: .*(favicon|manifest)")]
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +53,7 @@ def widget(marimo, page):
 
 
 def test_marimo_rows_sort_edit(page, widget, env):
-    t0 = time.monotonic()
-    ARTIFACTS.mkdir(exist_ok=True)
-    widget.screenshot(path=str(ARTIFACTS / "marimo-widget.png"))
-    page.screenshot(path=str(ARTIFACTS / "marimo-page.png"))
-    order = sort_by_loss(widget, open_store(env))
-    rid = edit_weight(page, widget, 1, "2.5")
-    assert rid == order[1]
-    check_store_edit(env, rid, 2.5)
-    widget.screenshot(path=str(ARTIFACTS / "marimo-widget-edited.png"))
-    assert not console_errors(page.console_log, ALLOWED), page.console_log
-    record_timing("marimo", steps_s=time.monotonic() - t0)
+    sort_and_edit(page, widget, env, "marimo")
 
 
 def test_marimo_class_panel_and_text(widget):
