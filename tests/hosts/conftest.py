@@ -11,7 +11,8 @@ import os
 import pathlib
 
 import pytest
-from hostkit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, host_env
+
+from .hostkit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, host_env
 
 HERE = pathlib.Path(__file__).resolve().parent
 

@@ -8,7 +8,9 @@ import re
 import time
 
 import pytest
-from hostkit import (
+from playwright.sync_api import expect
+
+from .hostkit import (
     ARTIFACTS,
     check_class_panel,
     check_readable,
@@ -19,7 +21,6 @@ from hostkit import (
     see_rows,
     sort_and_edit,
 )
-from playwright.sync_api import expect
 
 HOST = "jupyterlab"
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from hostkit import (
+
+from .hostkit import (
     check_class_panel,
     check_readable,
     jupyter,

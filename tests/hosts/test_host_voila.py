@@ -9,7 +9,8 @@ import sys
 import time
 
 import pytest
-from hostkit import (
+
+from .hostkit import (
     KernelClient,
     check_class_panel,
     check_readable,
