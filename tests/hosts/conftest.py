@@ -23,6 +23,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.fixture(scope="module")
+def bundle() -> pathlib.Path:
+    """The widget bundle every host serves; without it each page would wait in vain."""
+    path = HERE.parents[1] / "weightwidget" / "static" / "widget.js"
+    if not path.exists():
+        pytest.fail(f"{path} missing: run `npm run build` (scripts/setup does)", pytrace=False)
+    return path
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -31,7 +40,7 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(bundle):
     """Chromium for one host module, closed after it.
 
     Playwright's sync API allows one instance per thread. When tests/browser's
