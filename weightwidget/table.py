@@ -1247,13 +1247,16 @@ class WeightTable:
 
     def _refresh(self) -> bool:
         """Bring the state to the store's newest good revision; True if it moved."""
-        if self._store.newest_number() == self._revision:
+        newest = self._store.newest_number()
+        if newest == self._revision:
             return False
         with self._lock:
-            return self._refresh_locked()
+            return self._refresh_locked(newest)
 
-    def _refresh_locked(self) -> bool:
-        if self._store.newest_number() == self._revision:
+    def _refresh_locked(self, newest: int | None = None) -> bool:
+        if newest is None:
+            newest = self._store.newest_number()
+        if newest == self._revision:
             return False
         known = State(
             self._revision,
@@ -1262,7 +1265,7 @@ class WeightTable:
             self._state.columns,
         )
         try:
-            state = self._store.head_state(self._base_label_codes, known=known)
+            state = self._store.head_state(self._base_label_codes, known=known, newest=newest)
         finally:
             self._state.weights.flags.writeable = False
         moved = state.revision != self._revision
