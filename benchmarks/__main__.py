@@ -16,6 +16,7 @@ SUITES = [
     ("core (table, store, filters)", "benchmarks.bench_core"),
     ("samplers", "benchmarks.bench_samplers"),
     ("widget", "benchmarks.bench_widget"),
+    ("curation", "benchmarks.bench_curation"),
 ]
 
 

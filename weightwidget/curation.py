@@ -197,8 +197,9 @@ def find_label_issues(
     sub = probs if probs.shape[0] == ids.size else probs[ids]  # sub[i] belongs to row ids[i]
     codes = codes_all[ids].astype(np.int64)
     _check_probabilities(sub, ids)
+    suggested_sub = sub.argmax(axis=1)
     if not named:
-        _check_class_order(sub, codes, classes)
+        _check_class_order(suggested_sub, codes, classes)
 
     present = np.flatnonzero(np.bincount(codes, minlength=k))
     if present.size < 2:
@@ -219,7 +220,6 @@ def find_label_issues(
         cl_find_label_issues(codes, sub, filter_by=filter_by, n_jobs=n_jobs), dtype=bool
     )
     quality_sub = np.asarray(get_label_quality_scores(codes, sub), dtype=np.float64)
-    suggested_sub = sub.argmax(axis=1)
 
     issue = np.zeros(n, dtype=bool)
     issue[ids] = flagged_sub
@@ -440,7 +440,7 @@ def _check_probabilities(sub: np.ndarray, ids: np.ndarray) -> None:
         )
 
 
-def _check_class_order(sub: np.ndarray, codes: np.ndarray, classes: np.ndarray) -> None:
+def _check_class_order(argmax: np.ndarray, codes: np.ndarray, classes: np.ndarray) -> None:
     """Refuse columns that are clearly in another order than ``classes``.
 
     The rows' argmax is compared with their labels: if some reordering of the
@@ -453,7 +453,7 @@ def _check_class_order(sub: np.ndarray, codes: np.ndarray, classes: np.ndarray) 
     k, m = len(classes), len(codes)
     if m < 10 * k:
         return  # too few rows to tell a wrong order from a weak model
-    confusion = np.bincount(codes * k + sub.argmax(axis=1), minlength=k * k).reshape(k, k)
+    confusion = np.bincount(codes * k + argmax, minlength=k * k).reshape(k, k)
     given = int(np.trace(confusion))
     from scipy.optimize import linear_sum_assignment  # scipy comes with cleanlab's sklearn
 
