@@ -327,6 +327,30 @@ def test_columns_agree_with_the_returned_frame(seed, k, n, sharp):
     assert t.runs().iloc[-1]["aggregates"]["flagged"] == flag.sum()
 
 
+def test_the_cross_val_predict_recipe_with_weights_and_excluded_rows(tmp_path):
+    """The README's scikit-learn recipe, as written: included rows, current weights."""
+    x, _, noisy, flipped = blobs(seed=4)
+    t = ww.WeightTable.from_arrays(labels=noisy, name="r", store=str(tmp_path / "r"))
+    t.set_weights(slice(0, 150), 0.0)
+    t.balance("balanced")
+    rows = t.select("weight > 0")
+    pred_probs = np.full((len(t), len(t.classes)), np.nan)
+    pred_probs[rows] = cross_val_predict(
+        LogisticRegression(max_iter=1000),
+        x[rows],
+        t.label_codes[rows],
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        method="predict_proba",
+        params={"sample_weight": t.weights[rows]},
+    )
+    issues = ww.find_label_issues(t, pred_probs, run="r1", where=rows)
+    assert issues.index.min() >= 150
+    assert flipped[issues.index].mean() >= 0.8
+    assert t.column("r1_label_issue")[flipped & (t.weights > 0)].mean() >= 0.7
+    with pytest.raises(ValueError, match=r"row 0 holds NaN"):  # without where=
+        ww.find_label_issues(t, pred_probs, run="r2")
+
+
 # ------------------------------------------------------------------ out_of_fold
 
 
