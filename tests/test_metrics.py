@@ -141,7 +141,7 @@ def test_focus_on_hard_weights_follow_loss_power(t):
     loss = t.column("r_loss")
     before = t.weights.copy()
     rev = focus_on_hard(t, "r_loss", gamma=2.0, where='label != "a"')
-    assert rev == t.revision == 1
+    assert rev == t.revision == 2  # collect_metrics committed revision 1
     sel = np.array([1, 4])  # label != a and weight > 0 (row 2 is excluded and stays so)
     new = t.weights
     assert new[2] == 0.0
