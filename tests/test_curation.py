@@ -102,6 +102,8 @@ def test_columns_persist_and_another_process_sees_the_run(t, data):
     assert list(runs["run"]) == ["li"]
     row = runs.iloc[0]
     assert row["revision"] == before and row["kind"] == "label_issues"
+    assert row["committed"] == out.attrs["revision"] == t.revision == before + 1
+    np.testing.assert_array_equal(t.weights_at(t.revision), t.weights_at(before))  # columns only
     assert row["columns"] == ["li_label_issue", "li_label_quality", "li_suggested_label"]
     agg = row["aggregates"]
     assert agg["flagged"] == len(out) and agg["rows"] == N

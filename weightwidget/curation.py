@@ -104,8 +104,8 @@ def find_label_issues(
     Detection is cleanlab's (``cleanlab.filter.find_label_issues``, confident
     learning); the quality score is ``cleanlab.rank.get_label_quality_scores``
     (self-confidence: the predicted probability of the given label). The result
-    becomes three columns of the table, committed with one ``set_columns``
-    call and recorded as a run (see :meth:`WeightTable.runs`):
+    becomes three columns of the table, committed as one revision (one
+    ``set_columns`` call) and recorded as a run (see :meth:`WeightTable.runs`):
 
     ``{run}_label_issue``
         bool, True for a flagged row; False for rows ``where`` leaves out.
@@ -152,7 +152,8 @@ def find_label_issues(
         The flagged rows, worst (lowest quality) first, ties by row id. Index
         ``row`` (row id); columns ``label``, ``suggested_label``, ``quality``
         and ``weight`` (the current weight). ``attrs`` holds ``run``,
-        ``revision`` and ``columns``.
+        ``revision`` (the revision that added the columns; the run was computed
+        at the one before, as :meth:`WeightTable.runs` shows) and ``columns``.
 
     Raises
     ------
