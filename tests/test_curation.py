@@ -496,3 +496,117 @@ def test_out_of_fold_partition_is_stratified(seed, folds, sizes):
     sizes_per_fold = [ids.size for _, ids in seen]
     assert max(sizes_per_fold) - min(sizes_per_fold) <= 1
     assert np.isfinite(probs).all()
+
+
+# ------------------------------------------------------------------ suggest_to_label
+
+
+class Unlabelled:
+    """A stand-in for a table with missing labels (label code -1), until tables hold them."""
+
+    def __init__(self, codes, classes=(0, 1, 2)):
+        self.label_codes = np.asarray(codes)
+        self.classes = np.asarray(classes)
+
+    def __len__(self):
+        return len(self.label_codes)
+
+
+SUGGEST_PROBS = np.array(
+    [
+        [0.5, 0.5, 0.0],  # least confident 0.5, margin 1.0, entropy 0.693
+        [0.4, 0.3, 0.3],  # 0.6, 0.9, 1.089
+        [0.45, 0.45, 0.1],  # 0.55, 1.0, 0.949
+        [0.9, 0.05, 0.05],  # 0.1, 0.15, 0.394
+        [np.nan, np.nan, np.nan],  # labelled: never read
+        [0.2, 0.2, 0.6],  # 0.4, 0.6, 0.950
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ("least_confident", [1, 2, 0, 5, 3]),
+        ("entropy", [1, 5, 2, 0, 3]),
+        ("margin", [None, None, 1, 5, 3]),  # rows 0 and 2 tie at 1.0: the seed orders them
+    ],
+)
+def test_suggest_to_label_returns_unlabelled_rows_in_strategy_order(strategy, expected):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    t = Unlabelled([-1, -1, -1, -1, 2, -1])
+    out = ww.suggest_to_label(t, SUGGEST_PROBS, 10, strategy=strategy, seed=0)
+    rows = out.index.tolist()
+    assert len(rows) == 5 and 4 not in rows  # every unlabelled row, none labelled
+    assert [r for r, e in zip(rows, expected, strict=True) if e is not None] == [
+        e for e in expected if e is not None
+    ]
+    assert set(rows[:2]) == ({0, 2} if strategy == "margin" else set(expected[:2]))
+    p = SUGGEST_PROBS[rows]
+    reference = {
+        "least_confident": 1 - p.max(1),
+        "margin": 1 - (np.sort(p, 1)[:, -1] - np.sort(p, 1)[:, -2]),
+        "entropy": scipy_stats.entropy(p, axis=1),
+    }[strategy]
+    np.testing.assert_allclose(out["score"], reference, atol=1e-12)
+    np.testing.assert_array_equal(out["suggested_label"], p.argmax(1))
+    np.testing.assert_allclose(out["confidence"], p.max(1))
+    assert out.index.name == "row"
+    top2 = ww.suggest_to_label(t, SUGGEST_PROBS, 2, strategy=strategy, seed=0)
+    assert top2.index.tolist() == rows[:2]  # k cuts the same order
+
+
+def test_suggest_to_label_breaks_ties_by_seed_uniformly():
+    t = Unlabelled([-1] * 5 + [0] * 3)
+    probs = np.full((8, 3), 1 / 3)
+    orders = {seed: ww.suggest_to_label(t, probs, 5, seed=seed).index.tolist() for seed in range(3)}
+    assert orders[0] == ww.suggest_to_label(t, probs, 5, seed=0).index.tolist()
+    assert len({tuple(o) for o in orders.values()}) > 1
+    first = [ww.suggest_to_label(t, probs, 1, seed=s).index[0] for s in range(1000)]
+    counts = np.bincount(first, minlength=5)
+    assert counts.sum() == 1000 and counts[5:].sum() == 0
+    scipy_stats = pytest.importorskip("scipy.stats")
+    assert scipy_stats.chisquare(counts[:5]).pvalue > 1e-3, counts  # no row favoured
+
+
+def test_suggest_to_label_inputs_and_errors(tmp_path):
+    t = Unlabelled([-1, 0, -1, 1], classes=["cat", "dog", "emu"])
+    sub = np.array([[0.2, 0.5, 0.3], [0.6, 0.2, 0.2]])  # the unlabelled rows only
+    out = ww.suggest_to_label(t, sub, 5, seed=1)
+    assert out.index.tolist() == [0, 2] and out["suggested_label"].tolist() == ["dog", "cat"]
+    named = pd.DataFrame(sub[:, [2, 0, 1]], columns=["emu", "cat", "dog"])
+    pd.testing.assert_frame_equal(ww.suggest_to_label(t, named, 5, seed=1), out)
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1; got k=0"):
+        ww.suggest_to_label(t, sub, 0)
+    with pytest.raises(ValueError, match=r"strategy must be one of .*got 'margins' \(did you mean"):
+        ww.suggest_to_label(t, sub, 1, strategy="margins")
+    with pytest.raises(ValueError, match=r"= \(4, 3\) or \(2, 3\) for the 2 unlabelled rows"):
+        ww.suggest_to_label(t, sub[:1], 1)
+    with pytest.raises(ValueError, match=r"row 2 sums to 2.*softmax of logits"):
+        ww.suggest_to_label(t, np.array([[0.2, 0.5, 0.3], [1.0, 0.5, 0.5]]), 1)
+    labelled = ww.WeightTable.from_arrays(labels=[0, 1, 1], name="l", store=str(tmp_path))
+    with pytest.raises(ValueError, match=r"every row is labelled: suggest_to_label picks among"):
+        ww.suggest_to_label(labelled, np.full((3, 2), 0.5), 1)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    c=st.integers(2, 6),
+    k=st.integers(1, 70),
+    strategy=st.sampled_from(["least_confident", "margin", "entropy"]),
+)
+def test_suggest_to_label_takes_the_top_scores(seed, n, c, k, strategy):
+    rng = np.random.default_rng(seed)
+    codes = np.where(rng.random(n) < 0.6, -1, rng.integers(0, c, n))
+    assume((codes < 0).any())
+    probs = rng.dirichlet(np.full(c, 0.5), size=n)
+    probs[rng.random(n) < 0.2] = probs[0]  # exact ties
+    out = ww.suggest_to_label(Unlabelled(codes, classes=range(c)), probs, k, strategy=strategy)
+    unlabelled = np.flatnonzero(codes < 0)
+    assert len(out) == min(k, unlabelled.size) and set(out.index) <= set(unlabelled)
+    assert out.index.is_unique and (np.diff(out["score"].to_numpy()) <= 0).all()
+    left = np.setdiff1d(unlabelled, out.index)
+    if left.size:
+        everyone = ww.suggest_to_label(Unlabelled(codes, range(c)), probs, n, strategy=strategy)
+        assert everyone.loc[left, "score"].max() <= out["score"].min()

@@ -8,7 +8,7 @@ from .errors import FilterError, StoreCorruptedError, StoreError, StoreFormatErr
 from .table import WeightTable
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
-    from .curation import find_label_issues, out_of_fold
+    from .curation import find_label_issues, out_of_fold, suggest_to_label
     from .metrics import collect_metrics
     from .widget import WeightWidget
 
@@ -25,6 +25,7 @@ __all__ = [
     "collect_metrics",
     "find_label_issues",
     "out_of_fold",
+    "suggest_to_label",
 ]
 
 _LAZY = {
@@ -32,6 +33,7 @@ _LAZY = {
     "collect_metrics": "metrics",
     "find_label_issues": "curation",
     "out_of_fold": "curation",
+    "suggest_to_label": "curation",
 }
 
 

@@ -43,12 +43,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._checks import check_choice
 from .metrics import _to_numpy
 
 if TYPE_CHECKING:
     from .table import WeightTable
 
-__all__ = ["find_label_issues", "label_issue_columns", "out_of_fold"]
+__all__ = [
+    "STRATEGIES",
+    "find_label_issues",
+    "label_issue_columns",
+    "out_of_fold",
+    "suggest_to_label",
+]
+
+STRATEGIES = ("least_confident", "margin", "entropy")
 
 _RUN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # float32 softmax outputs sum to 1 within about 1e-6; anything further off is not
@@ -389,6 +398,125 @@ def out_of_fold(
             )
         out[test_ids] = probs
     return out
+
+
+def suggest_to_label(
+    table: WeightTable,
+    pred_probs: Any,
+    k: int,
+    *,
+    strategy: str = "least_confident",
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """The ``k`` unlabelled rows to label next: those the model is least sure about.
+
+    Uncertainty sampling (Settles, "Active Learning Literature Survey", 2009):
+    each unlabelled row (a missing label, ``table.label_codes < 0``) is scored
+    from its predicted probabilities ``p`` (sorted, ``p1 >= p2 >= ...``), and the
+    highest scores come first:
+
+    ``"least_confident"``
+        ``1 - p1``: the top class is least probable.
+    ``"margin"``
+        ``1 - (p1 - p2)``: the two most probable classes are closest.
+    ``"entropy"``
+        ``-sum(p * log p)`` (natural log): the whole distribution is flattest.
+
+    Rows with equal scores are ordered at random, seeded by ``seed``.
+
+    Parameters
+    ----------
+    table : WeightTable
+        The table; only its labels are read (``label_codes``, ``classes``).
+    pred_probs : array-like of shape (n_rows, n_classes) or DataFrame
+        Class probabilities from the current model, column ``j`` for
+        ``table.classes[j]`` (a DataFrame with class-named columns is reordered
+        by name). Only the unlabelled rows are read, so labelled rows may hold
+        NaN; shape ``(n_unlabelled, n_classes)``, one row per unlabelled row in
+        row-id order, works too.
+    k : int
+        How many rows to suggest, at least 1. Fewer come back when fewer rows
+        are unlabelled.
+    strategy : {"least_confident", "margin", "entropy"}, default="least_confident"
+        The uncertainty score, as above.
+    seed : int, default=None
+        Seeds the order among rows with equal scores; None draws a fresh one.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``min(k, n_unlabelled)`` rows in suggestion order. Index ``row`` (row
+        id); columns ``score`` (higher: more uncertain), ``suggested_label``
+        (the most probable class) and ``confidence`` (its probability).
+
+    Raises
+    ------
+    ValueError
+        No unlabelled rows; ``k`` below 1; an unknown ``strategy``;
+        ``pred_probs`` of the wrong shape, with NaN or inf, negative values or
+        rows that do not sum to 1 (on the unlabelled rows).
+
+    Examples
+    --------
+    >>> nxt = ww.suggest_to_label(t, model_probs, 50, strategy="margin", seed=0)  # doctest: +SKIP
+    >>> nxt.index  # the row ids to label, most uncertain first  # doctest: +SKIP
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1; got k={k!r}")
+    check_choice(strategy, STRATEGIES, what="strategy")
+    classes = np.asarray(table.classes)
+    n, c = len(table), len(classes)
+    ids = np.flatnonzero(np.asarray(table.label_codes) < 0)
+    if ids.size == 0:
+        raise ValueError(
+            "every row is labelled: suggest_to_label picks among unlabelled rows (missing "
+            "labels); to find doubtful labels among labelled rows, use find_label_issues"
+        )
+    probs, _ = _probabilities(pred_probs, classes)
+    if probs.ndim != 2 or probs.shape[1] != c or probs.shape[0] not in (n, ids.size):
+        raise ValueError(
+            f"pred_probs must have shape (n_rows, n_classes) = ({n}, {c}) or "
+            f"({ids.size}, {c}) for the {ids.size:,} unlabelled rows, one column per class "
+            f"of table.classes {_short(classes)} in that order; got shape {probs.shape}"
+        )
+    sub = probs if probs.shape[0] == ids.size else probs[ids]
+    _check_probabilities(sub, ids)
+
+    score = _uncertainty(sub, strategy)
+    best = sub.argmax(axis=1)
+    take = min(int(k), ids.size)
+    # only the rows that can make the top `take` (ties at the cut included) are sorted
+    if take < ids.size:
+        cut = np.partition(score, ids.size - take)[ids.size - take]
+        candidates = np.flatnonzero(score >= cut)
+    else:
+        candidates = np.arange(ids.size)
+    tiebreak = np.random.default_rng(seed).random(candidates.size)
+    order = candidates[np.lexsort((tiebreak, -score[candidates]))][:take]
+    out = pd.DataFrame(
+        {
+            "score": score[order],
+            "suggested_label": classes[best[order]],
+            "confidence": sub[order, best[order]],
+        },
+        index=pd.Index(ids[order], name="row"),
+    )
+    out.attrs.update(strategy=strategy, unlabelled=int(ids.size))
+    return out
+
+
+def _uncertainty(p: np.ndarray, strategy: str) -> np.ndarray:
+    """Higher is more uncertain; one score per row of ``p``."""
+    if strategy == "least_confident":
+        return 1.0 - p.max(axis=1)
+    if strategy == "margin":
+        if p.shape[1] == 1:
+            return np.zeros(len(p))
+        top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
+        return 1.0 - (top2[:, 1] - top2[:, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)  # 0 log 0 = 0
+    return -terms.sum(axis=1)
 
 
 # ---------------------------------------------------------------------- helpers
