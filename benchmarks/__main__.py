@@ -17,6 +17,7 @@ SUITES = [
     ("samplers", "benchmarks.bench_samplers"),
     ("widget", "benchmarks.bench_widget"),
     ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),
+    ("curation", "benchmarks.bench_curation"),
 ]
 
 
