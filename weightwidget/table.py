@@ -911,10 +911,14 @@ class WeightTable:
         change = revision.change("weight")
         if change is None:
             raise ValueError(f"revision {revision.number} changed no weight; nothing to undo")
-        ids = np.arange(len(self)) if change.ids is None else change.ids
+        if change.ids is None:  # stored every weight: the rows it changed differ from before
+            ids = np.flatnonzero(change.values != before.weights)
+            values = change.values[ids]
+        else:
+            ids, values = change.ids, change.values
 
         def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-            moved = ids[current[ids] != change.values]
+            moved = ids[current[ids] != values]
             if moved.size and not force:
                 culprit = self._last_change_of(moved, after=revision.number)
                 head = self._store.header(culprit) if culprit is not None else {}
