@@ -267,10 +267,14 @@ class _LocalFiles:
     def _tmp(self, final: Path) -> Path:
         return final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
-    def write(self, rel: str, data: bytes | Buffers, *, exclusive: bool = False) -> None:
+    def write(
+        self, rel: str, data: bytes | Buffers, *, exclusive: bool = False, durable: bool = True
+    ) -> None:
         """Write ``data`` atomically; ``exclusive`` raises FileExistsError if ``rel`` exists.
 
-        Nothing is left behind when this raises: the temporary file is removed.
+        ``durable=False`` skips the fsyncs, for hints and caches a reader can do
+        without after a power loss. Nothing is left behind when this raises: the
+        temporary file is removed.
         """
         final = self.path(rel)
         tmp = self._tmp(final)
@@ -282,7 +286,8 @@ class _LocalFiles:
                     while view:
                         written = os.write(fd, view)
                         view = view[written:]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             if exclusive:
@@ -294,7 +299,8 @@ class _LocalFiles:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._sync_dir(final.parent)
+        if durable:
+            self._sync_dir(final.parent)
 
     def write_from(self, rel: str, produce: Callable[[Any], None]) -> dict[str, int]:
         """Atomically write a file that ``produce(fileobj)`` streams; return its crc/size."""
@@ -436,7 +442,9 @@ class _FsspecFiles:
     def makedirs(self, rel: str = "") -> None:
         self.fs.makedirs(self.path(rel), exist_ok=True)
 
-    def write(self, rel: str, data: bytes | Buffers, *, exclusive: bool = False) -> None:
+    def write(
+        self, rel: str, data: bytes | Buffers, *, exclusive: bool = False, durable: bool = True
+    ) -> None:
         final = self.path(rel)
         with _process_lock(self.url + "#write"):
             if exclusive and self.fs.exists(final):
@@ -792,6 +800,8 @@ class RevisionStore:
         self._chain_cost = 0.0  # replay cost since the newest snapshot of our head
         self._last_snapshot_size = 0
         self._log_lengths: dict[int, int] = {}  # block -> revisions its chunk holds
+        self._log_packed: set[int] = set()  # blocks whose chunk packs their revisions
+        self._packs: dict[int, tuple[list[int], bytes]] = {}  # loaded while replaying
 
     @property
     def n_rows(self) -> int:
@@ -1033,17 +1043,20 @@ class RevisionStore:
         return value if isinstance(value, int) and value >= 0 else None
 
     def _write_head(self, rev: int) -> None:
-        self.files.write("HEAD", json.dumps({"revision": rev}).encode())
+        # a hint: readers check it and probe past it, so it needs no fsync
+        self.files.write("HEAD", json.dumps({"revision": rev}).encode(), durable=False)
 
     # ----------------------------------------------------------------- revisions
     def read_revision(self, rev: int) -> Revision:
         """Read and check one revision file."""
         rel = rev_name(rev)
         path = f"{self.url}/{rel}"
-        try:
-            data = self.files.read(rel, limit=self._revision_limit())
-        except FileNotFoundError:
-            raise StoreCorruptedError(f"{path} is missing", path=path) from None
+        data = self._packed(rev)
+        if data is None:
+            try:
+                data = self.files.read(rel, limit=self._revision_limit())
+            except FileNotFoundError:
+                raise StoreCorruptedError(f"{path} is missing", path=path) from None
         revision = decode_revision(data, path, self.n_rows)
         if revision.number != rev:
             raise StoreCorruptedError(
@@ -1068,8 +1081,8 @@ class RevisionStore:
         """Headers of revisions ``0..upto`` that read back whole (damaged ones left out).
 
         Reads the history chunks (up to 256 revisions each, the newest one partial),
-        then the few revision files after them; a chunk found missing or short is
-        written back for the next reader.
+        then the few revision files after them; a chunk found missing, short or
+        without its pack is written back for the next reader.
         """
         listed = {
             int(m.group(1)) for name in self.files.listdir("log") if (m := _LOG_NAME.match(name))
@@ -1101,8 +1114,13 @@ class RevisionStore:
                 continue
             self._headers[rev] = header
         for block in range(upto // LOG_CHUNK + 1):
-            last = min(block * LOG_CHUNK + LOG_CHUNK - 1, upto)
-            if self._log_lengths.get(block, 0) < last - block * LOG_CHUNK + 1 - LOG_TAIL_EVERY:
+            first = block * LOG_CHUNK
+            last = min(first + LOG_CHUNK - 1, upto)
+            if last == first + LOG_CHUNK - 1:
+                stale = block not in self._log_packed
+            else:
+                stale = self._log_lengths.get(block, 0) < last - first + 1 - LOG_TAIL_EVERY
+            if stale:
                 self._write_log(block, last)
         return {r: self._headers[r] for r in range(upto + 1) if r in self._headers}
 
@@ -1115,10 +1133,10 @@ class RevisionStore:
 
     def _load_log(self, block: int, *, quiet: bool = False) -> None:
         try:
-            entries = self._read_log(block)
+            entries, packed = self._read_log(block)
         except FileNotFoundError:
             return
-        except (StoreCorruptedError, ValueError, KeyError) as exc:
+        except (StoreCorruptedError, ValueError, KeyError, TypeError) as exc:
             if not quiet:
                 warnings.warn(
                     f"{exc}; reading its revisions one by one", StoreCorruptionWarning, stacklevel=4
@@ -1127,15 +1145,23 @@ class RevisionStore:
         for h in entries:
             self._headers.setdefault(int(h["revision"]), h)
         self._log_lengths[block] = len(entries)
+        if packed:
+            self._log_packed.add(block)
 
-    def _read_log(self, block: int) -> list[dict[str, Any]]:
+    def _read_chunk(self, block: int) -> tuple[dict[str, Any], memoryview, str]:
         rel = log_name(block)
         path = f"{self.url}/{rel}"
-        data = self.files.read(rel, limit=256 << 20)
+        data = self.files.read(rel, limit=64 * self.n_rows + (256 << 20))
         header, payload = unframe(data, path)
         if header.get("block") != block:
             raise StoreCorruptedError(f"{path} holds block {header.get('block')}", path=path)
-        body = _decompress(payload, int(header["raw_size"]), path)
+        return header, payload, path
+
+    def _read_log(self, block: int) -> tuple[list[dict[str, Any]], bool]:
+        """The headers a chunk holds, and whether it packs its revisions too."""
+        header, payload, path = self._read_chunk(block)
+        size = int(header.get("headers_size", len(payload)))
+        body = _decompress(payload[:size], int(header["raw_size"]), path)
         entries = json.loads(body)
         first = block * LOG_CHUNK
         if (
@@ -1147,27 +1173,74 @@ class RevisionStore:
             )
         ):
             raise StoreCorruptedError(f"{path} does not hold revisions {first}...", path=path)
-        return entries
+        return entries, isinstance(header.get("pack"), dict)
 
     def _write_log(self, block: int, last: int) -> None:
         """Write the history chunk of ``block`` up to revision ``last``.
 
-        A cache: no chunk is written over a damaged or unread revision, and a
-        failure is ignored (the next reader writes it).
+        A whole block's chunk also packs its 256 revision files, so replaying a
+        long stretch of old revisions reads one file instead of 256. A cache: no
+        chunk is written over a damaged or unread revision, and a failure is
+        ignored (the next reader writes it).
         """
         first = block * LOG_CHUNK
         entries = [self._headers.get(r) for r in range(first, last + 1)]
         if not entries or any(h is None for h in entries):
             return
         body = json.dumps(entries, separators=(",", ":")).encode()
+        heads = _compress(body)
+        header: dict[str, Any] = {"block": block, "raw_size": len(body), "headers_size": len(heads)}
+        parts = [heads]
+        if last == first + LOG_CHUNK - 1:
+            rels = [rev_name(r) for r in range(first, last + 1)]
+            found = self.files.read_many(rels, limit=self._revision_limit())
+            blobs = [found.get(rel) for rel in rels]
+            if any(b is None for b in blobs):
+                return
+            packed = b"".join(blobs)  # type: ignore[arg-type]
+            body_packed = _compress(packed)
+            header["pack"] = {
+                "raw_size": len(packed),
+                "size": len(body_packed),
+                "lengths": [len(b) for b in blobs],  # type: ignore[arg-type]
+            }
+            parts.append(body_packed)
         try:
-            self.files.write(
-                log_name(block),
-                frame({"block": block, "raw_size": len(body)}, _compress(body)),
-            )
+            self.files.write(log_name(block), frame(header, *parts), durable=False)
         except (OSError, StoreError):
             return  # the next reader writes it
         self._log_lengths[block] = len(entries)
+        if "pack" in header:
+            self._log_packed.add(block)
+
+    def _packed(self, rev: int) -> bytes | None:
+        """A revision's file bytes from a loaded pack, if its block's pack is loaded."""
+        pack = self._packs.get(rev // LOG_CHUNK)
+        if pack is None:
+            return None
+        start, end = pack[0][rev % LOG_CHUNK], pack[0][rev % LOG_CHUNK + 1]
+        return pack[1][start:end]
+
+    def _load_packs(self, lo: int, hi: int) -> None:
+        """Load the packs of the whole blocks between revisions ``lo`` and ``hi``."""
+        for block in range(max(lo, 0) // LOG_CHUNK, hi // LOG_CHUNK + 1):
+            if block in self._packs or (block + 1) * LOG_CHUNK - 1 > hi + LOG_CHUNK:
+                continue
+            try:
+                header, payload, path = self._read_chunk(block)
+                pack = header.get("pack")
+                if not isinstance(pack, dict):
+                    continue
+                size = int(header["headers_size"])
+                blob = _decompress(
+                    payload[size : size + int(pack["size"])], int(pack["raw_size"]), path
+                )
+                lengths = [int(x) for x in pack["lengths"]]
+                if len(lengths) != LOG_CHUNK or sum(lengths) != len(blob):
+                    continue
+            except (FileNotFoundError, StoreCorruptedError, KeyError, TypeError, ValueError):
+                continue  # the single files are there
+            self._packs[block] = (np.concatenate([[0], np.cumsum(lengths)]).tolist(), blob)
 
     def snapshot_numbers(self, *, fresh: bool = True) -> set[int]:
         """Revisions that have a snapshot file."""
@@ -1246,6 +1319,16 @@ class RevisionStore:
         A damaged snapshot is skipped in favour of an older one.
         """
         self.read_revision(rev)  # the revision file is the commit: it must read back whole
+        snapshots_before = [s for s in self.snapshot_numbers(fresh=False) if s <= rev]
+        nearest = max(snapshots_before, default=0)
+        try:
+            if rev - nearest > 32:  # a long replay: read whole blocks from their packs
+                self._load_packs(nearest, rev)
+            return self._state_at(rev, base_labels)
+        finally:
+            self._packs.clear()
+
+    def _state_at(self, rev: int, base_labels: Callable[[], np.ndarray]) -> State:
         skip: set[int] = set()
         listed_afresh = False
         while True:
@@ -1613,7 +1696,7 @@ def keep_snapshots(snapshots: list[int], newest: int) -> set[int]:
     best: dict[int, int] = {}
     for rev in ordered[:-KEEP_NEWEST_SNAPSHOTS]:
         bucket = int(4 * np.log2(max(newest - rev, 1)))
-        best[bucket] = max(best.get(bucket, -1), rev)
+        best[bucket] = min(best.get(bucket, rev), rev)  # the oldest: it moves on first
     return keep | set(best.values())
 
 
