@@ -114,6 +114,19 @@ def _show(value: Any, limit: int = _SHOW) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _spell(name: Any) -> str:
+    """A column name as a filter spells it (back-quoted when needed), shortened."""
+    name = str(name)
+    if not (name.isidentifier() and name.lower() not in KEYWORDS):
+        name = "`" + name.replace("`", "``") + "`"
+    return name if len(name) <= _SHOW else name[: _SHOW - 1] + "…"
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    same = [k for k in known if k.lower() == name.lower()]  # difflib misses LABEL/label
+    return f" (did you mean {_show(same[0])}?)" if same else did_you_mean(name, known)
+
+
 # --------------------------------------------------------------------------- tokens
 @dataclass(frozen=True)
 class Token:
@@ -829,7 +842,7 @@ class _Evaluator:
             )
         raise self.error(
             f"column {_show(value.name)} is not true/false; compare it, e.g. "
-            f"{_show(value.name)} > 0",
+            f"{_spell(value.name)} > 0",
             value.pos,
         )
 
@@ -852,8 +865,8 @@ class _Evaluator:
             listed = ", ".join(_show(k) for k in known[:20])
             more = f" and {len(known) - 20} more" if len(known) > 20 else ""
             raise self.error(
-                f"unknown column {_show(name)}{did_you_mean(name, known)}; known columns: "
-                f"{listed}{more} (back-quote names with spaces or symbols: `my col`)",
+                f"unknown column {_show(name)}{_did_you_mean(name, known)}; known columns: "
+                f"{listed}{more}",
                 node.pos,
             )
         data = self.columns[name]
@@ -932,7 +945,7 @@ class _Evaluator:
             if not isinstance(right.data, str):
                 raise self.error(
                     f"{left.label} holds text; compare it with a quoted string, e.g. "
-                    f'{_show(left.name)} == "{_show(right.data, 20)}"',
+                    f'{_spell(left.name)} == "{_show(right.data, 20)}"',
                     right.pos,
                 )
             return _compare_text(left.data, op, right.data)
@@ -960,7 +973,7 @@ class _Evaluator:
                 bad = next(v for v in node.values if not isinstance(v, str))
                 raise self.error(
                     f"{col.label} holds text; list quoted strings, e.g. "
-                    f'{_show(col.name)} in ["{_show(bad, 20)}"]',
+                    f'{_spell(col.name)} in ["{_show(bad, 20)}"]',
                     node.pos,
                 )
             mask = _isin_text(col.data, tuple(texts))
