@@ -1119,9 +1119,14 @@ def _isin_numbers(arr: np.ndarray, values: tuple[Any, ...]) -> np.ndarray:
         info = np.iinfo(arr.dtype)
         if info.min <= value <= info.max:
             keep.append(value)
-    if not keep:
-        return np.zeros(len(arr), dtype=bool)
-    return np.isin(arr, np.array(keep, dtype=arr.dtype))
+    keep = list(dict.fromkeys(keep))
+    if len(keep) > 16:
+        return np.isin(arr, np.array(keep, dtype=arr.dtype))
+    # a few values: passes of == beat np.isin, whose integer table costs ~15 ms at 1M rows
+    mask = np.zeros(len(arr), dtype=bool)
+    for value in keep:
+        mask |= arr == arr.dtype.type(value)
+    return mask
 
 
 # --------------------------------------------------------------------------- text
