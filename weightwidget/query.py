@@ -1186,12 +1186,25 @@ class _TextIndex:
         """Case-folded values (:meth:`str.casefold`), for ``contains``."""
         if self._folded is None:
             import pyarrow as pa
+            import pyarrow.compute as pc
 
-            try:  # Arrow hands out Python strings far faster than iterating the Index
-                texts = pa.array(self.categories, type=pa.string()).to_pylist()
+            try:
+                strings = pa.array(self.categories, type=pa.string())
             except (pa.ArrowException, UnicodeError, TypeError, ValueError):
                 texts = [_as_text(c) for c in np.asarray(self.categories, dtype=object)]
-            self._folded = pa.array([_encode(text.casefold()) for text in texts], type=pa.binary())
+                self._folded = pa.array([_encode(t.casefold()) for t in texts], type=pa.binary())
+                return self._folded
+            # casefold is lower() for ASCII: Arrow does those; Python folds the others
+            folded = pc.ascii_lower(strings).view(pa.binary())
+            other = np.flatnonzero(~_to_numpy(pc.string_is_ascii(strings)))
+            if len(other):
+                texts = strings.take(pa.array(other)).to_pylist()
+                fixed = pa.array([_encode(t.casefold()) for t in texts], type=pa.binary())
+                # rows in order: the ASCII ones from Arrow, then the folded others
+                where = np.arange(len(strings))
+                where[other] = len(strings) + np.arange(len(other))
+                folded = pa.concat_arrays([folded, fixed]).take(pa.array(where))
+            self._folded = folded
         return self._folded
 
     @property
