@@ -502,3 +502,10 @@ def test_text_predicates_do_no_python_work_per_value_and_predicate():
         (codes < 49) | (codes > k - 50) | np.isin(codes, equal) | np.isin(codes, listed)
     )
     np.testing.assert_array_equal(mask, expected)
+
+
+def test_evaluate_refuses_objects_that_are_not_filter_nodes():
+    with pytest.raises(TypeError, match="not a filter node: dict"):
+        query.evaluate({"op": "=="}, COLS, N)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not a filter node"):
+        query.columns_used(object())  # type: ignore[arg-type]

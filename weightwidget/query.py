@@ -87,6 +87,8 @@ __all__ = [
 MAX_FILTER_LENGTH = 10_000
 #: Deepest nesting of parentheses, ``not``, unary ``-`` and ``abs`` accepted.
 MAX_DEPTH = 64
+#: Words of the language, matched case-insensitively; a column named like one is
+#: back-quoted (``_serialize.quote_column`` reads this set).
 KEYWORDS = frozenset(
     {"and", "or", "not", "in", "contains", "is", "missing", "abs", "true", "false", "inf", "nan"}
 )
@@ -839,6 +841,8 @@ class _Evaluator:
             return self.column(node)
         if isinstance(node, (Arith, Negate, Abs)):
             return self.arith(node)
+        if not isinstance(node, (BoolOp, Not, Compare, IsIn, Contains, IsMissing)):
+            raise TypeError(f"not a filter node: {type(node).__name__}")
         # a condition used as a value: (a > 1) == (b > 2)
         mask, owned = self.mask(node)
         return _Value("bool", mask, node.pos, owned=owned)
@@ -877,7 +881,7 @@ class _Evaluator:
     def arith(self, node: Arith | Negate | Abs) -> _Value:
         if isinstance(node, Arith):
             acc = self.number(node.items[0])
-            for op, item in zip(node.ops, node.items[1:], strict=False):
+            for op, item in zip(node.ops, node.items[1:], strict=True):
                 acc = _binary(_ARITH[op], acc, self.number(item), node.pos)
             return acc
         value = self.number(node.item)
