@@ -39,7 +39,7 @@ def quote_column(name: str) -> str:
     """Spell a column name for the filter language (back-quoted when needed)."""
     if name.isidentifier() and name.isascii() and name.lower() not in KEYWORDS:
         return name
-    return f"`{name}`"
+    return "`" + name.replace("`", "``") + "`"  # a doubled back-quote stands for one
 
 
 def _literal(value: Any) -> str:

@@ -1,34 +1,69 @@
-"""The filter language, sort orders and per-class aggregates.
+r"""The filter language, sort orders and per-class aggregates.
 
 Filter strings are tokenized and parsed by a small recursive-descent parser
-into an AST, and the AST is evaluated with vectorised numpy over the columns.
-User text is never handed to ``eval``, ``exec``, ``pandas.eval`` or
-``DataFrame.query``: anything outside the grammar below is a
-:class:`~weightwidget.errors.FilterError` that names its position.
+into an AST, and the AST is evaluated with vectorised numpy (and Arrow compute
+for text) over the columns. User text is never handed to ``eval``, ``exec``,
+``pandas.eval`` or ``DataFrame.query``: anything outside the grammar below is
+a :class:`~weightwidget.errors.FilterError` that names its position, and no
+input raises anything else.
 
 Grammar::
 
-    expr       := or
+    filter     := or
     or         := and ("or" and)*
     and        := not ("and" not)*
     not        := "not" not | predicate
-    predicate  := operand (compare_op operand)*          # chains: 0 < loss <= 2
-                | operand ["not"] "in" "[" literals "]"
-                | operand "contains" STRING
-    operand    := COLUMN | NUMBER | STRING | true | false | "(" expr ")" | "-" NUMBER
-    COLUMN     := identifier | `back-quoted name`
+    predicate  := sum (COMPARE sum)*                   # chains: 0 < loss <= 2
+                | sum ["not"] "in" "[" [literal ("," literal)* [","]] "]"
+                | sum "contains" STRING
+                | sum "is" ["not"] "missing"
+    sum        := product (("+" | "-") product)*
+    product    := unary (("*" | "/") unary)*
+    unary      := "-" unary | atom
+    atom       := COLUMN | NUMBER | STRING | "true" | "false" | "inf"
+                | "abs" "(" filter ")" | "(" filter ")"
+    literal    := ["-"] (NUMBER | "inf") | STRING | "true" | "false"
+    COMPARE    := "==" | "!=" | "<" | "<=" | ">" | ">="
+    COLUMN     := identifier | `back-quoted name`      # `` in back-quotes is one `
+    NUMBER     := 12 | 1.5 | .5 | 1e-3                  # ASCII digits
+    STRING     := "..." | '...'                        # escapes: \\ \" \' \n \t \r
 
-Keywords (``and or not in contains true false``) are case-insensitive;
-``contains`` is a case-insensitive substring test.
+Semantics:
+
+- Keywords (``and or not in contains is missing abs true false inf nan``) are
+  case-insensitive; a column named like one is back-quoted. Identifiers are
+  Python's (:meth:`str.isidentifier`), so ``größe`` needs no quotes; any other
+  name (spaces, ``²``, punctuation) is back-quoted.
+- Booleans count as 0 and 1. A number compared with a float column is first
+  rounded to that column's precision (``confidence == 0.1`` finds the float32
+  values shown as 0.1); one beyond the column's range is larger (or smaller)
+  than every finite value. Integer columns compare exactly, at any size.
+- Arithmetic (``+ - * /``, unary ``-``, ``abs``) is computed in float64, with
+  numpy's rules: ``x / 0`` is ``inf`` (``nan`` for ``0 / 0``).
+- NaN (and missing text) makes ``== < <= > >=`` false and ``!=`` true, so
+  ``!=`` is always ``not ==``; ``x is missing`` finds NaN in float columns and
+  missing text, and never holds for integer or boolean columns. ``nan`` is
+  refused as a literal for that reason.
+- Text compares as text (code point order); ``contains`` is a case-insensitive
+  substring test (:meth:`str.casefold` of both sides: ``"STRASSE"`` contains
+  ``"ß"``). Text filters run over the
+  distinct values of a column with Arrow compute and then map codes to rows,
+  so they cost a few nanoseconds per row.
+- Limits: :data:`MAX_FILTER_LENGTH` characters and :data:`MAX_DEPTH` levels of
+  nesting (parentheses, ``not``, unary ``-``, ``abs``); longer or deeper
+  filters are a :class:`FilterError`.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -48,9 +83,15 @@ __all__ = [
     "sort_order",
 ]
 
+#: Longest filter text accepted, in characters.
 MAX_FILTER_LENGTH = 10_000
+#: Deepest nesting of parentheses, ``not``, unary ``-`` and ``abs`` accepted.
 MAX_DEPTH = 64
-KEYWORDS = {"and", "or", "not", "in", "contains", "true", "false"}
+#: Words of the language, matched case-insensitively; a column named like one is
+#: back-quoted (``_serialize.quote_column`` reads this set).
+KEYWORDS = frozenset(
+    {"and", "or", "not", "in", "contains", "is", "missing", "abs", "true", "false", "inf", "nan"}
+)
 COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -61,6 +102,32 @@ COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 # the same comparison with its operands swapped: 3 < x  <=>  x > 3
 SWAPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
+# the int-from-string limit of CPython (sys.get_int_max_str_digits) is 4300 digits
+_INT_CHUNK = 4000
+_SHOW = 60  # longest piece of the user's text an error message quotes
+
+
+def _show(value: Any, limit: int = _SHOW) -> str:
+    """``repr(value)``, shortened: error messages quote little of the user's text."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"{'-' if value < 0 else ''}<a number of about {digits} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _spell(name: Any) -> str:
+    """A column name as a filter spells it (back-quoted when needed), shortened."""
+    name = str(name)
+    if not (name.isidentifier() and name.lower() not in KEYWORDS):
+        name = "`" + name.replace("`", "``") + "`"
+    return name if len(name) <= _SHOW else name[: _SHOW - 1] + "…"
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    same = [k for k in known if k.lower() == name.lower()]  # difflib misses LABEL/label
+    return f" (did you mean {_show(same[0])}?)" if same else did_you_mean(name, known)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -68,13 +135,20 @@ SWAPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 class Token:
     """One lexical token with its 0-based position in the text."""
 
-    kind: str  # NUMBER STRING IDENT COLUMN OP ( ) [ ] , - END
+    kind: str  # NUMBER STRING IDENT COLUMN OP ( ) [ ] , + - * / END
     value: Any
     pos: int
+    end: int = 0
 
 
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[0-9]+")
+_IDENT = re.compile(r"[^\W\d]\w*")  # a fast first guess; str.isidentifier decides
+_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
+
+
+def _is_ident_char(ch: str) -> bool:
+    return ("a" + ch).isidentifier()
 
 
 def tokenize(text: str) -> list[Token]:
@@ -86,57 +160,70 @@ def tokenize(text: str) -> list[Token]:
         if ch.isspace():
             i += 1
             continue
-        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+        if ch in "0123456789" or (ch == "." and i + 1 < n and text[i + 1] in "0123456789"):
             m = _NUMBER.match(text, i)
-            assert m is not None
-            raw = m.group()
-            end = m.end()
-            if end < n and (text[end].isalpha() or text[end] == "_"):
+            assert m is not None  # the first character is a digit
+            raw, end = m.group(), m.end()
+            if end < n and _is_ident_char(text[end]):
                 raise FilterError(
-                    f"unexpected character {text[end]!r} after number {raw!r}",
+                    f"unexpected character {text[end]!r} after number {_show(raw)}",
                     text=text,
                     position=end,
                 )
-            is_int = re.fullmatch(r"\d+", raw) is not None
-            tokens.append(Token("NUMBER", int(raw) if is_int else float(raw), i))
+            value = _parse_int(raw) if _INTEGER.fullmatch(raw) else float(raw)
+            tokens.append(Token("NUMBER", value, i, end))
             i = end
             continue
-        if ch.isalpha() or ch == "_":
+        if ch == "_" or ch.isidentifier():
             m = _IDENT.match(text, i)
-            assert m is not None
-            tokens.append(Token("IDENT", m.group(), i))
-            i = m.end()
+            end = m.end() if m is not None else i + 1
+            if not text[i:end].isidentifier():  # \w is wider than Python identifiers
+                end = i + 1
+                while end < n and _is_ident_char(text[end]):
+                    end += 1
+            tokens.append(Token("IDENT", text[i:end], i, end))
+            i = end
             continue
         if ch in "\"'":
-            value, i_end = _read_string(text, i)
-            tokens.append(Token("STRING", value, i))
-            i = i_end
+            value, end = _read_string(text, i)
+            tokens.append(Token("STRING", value, i, end))
+            i = end
             continue
         if ch == "`":
-            end = text.find("`", i + 1)
-            if end < 0:
-                raise FilterError("unterminated `column name`", text=text, position=i)
-            tokens.append(Token("COLUMN", text[i + 1 : end], i))
-            i = end + 1
+            name, end = _read_quoted_name(text, i)
+            tokens.append(Token("COLUMN", name, i, end))
+            i = end
             continue
         two = text[i : i + 2]
         if two in ("==", "!=", "<=", ">="):
-            tokens.append(Token("OP", two, i))
+            tokens.append(Token("OP", two, i, i + 2))
             i += 2
             continue
         if ch in "<>":
-            tokens.append(Token("OP", ch, i))
+            tokens.append(Token("OP", ch, i, i + 1))
             i += 1
             continue
         if ch == "=":
             raise FilterError("use '==' to compare, not '='", text=text, position=i)
-        if ch in "()[],-":
-            tokens.append(Token(ch, ch, i))
+        if ch in "()[],+-*/":
+            tokens.append(Token(ch, ch, i, i + 1))
             i += 1
             continue
         raise FilterError(f"unexpected character {ch!r}", text=text, position=i)
-    tokens.append(Token("END", None, n))
+    tokens.append(Token("END", None, n, n))
     return tokens
+
+
+def _parse_int(raw: str) -> int:
+    """``int(raw)`` at any length (CPython refuses strings over 4300 digits)."""
+    digits = raw.lstrip("0") or "0"
+    if len(digits) <= _INT_CHUNK:
+        return int(digits)
+    value = 0
+    for k in range(0, len(digits), _INT_CHUNK):
+        chunk = digits[k : k + _INT_CHUNK]
+        value = value * 10 ** len(chunk) + int(chunk)
+    return value
 
 
 def _read_string(text: str, start: int) -> tuple[str, int]:
@@ -146,7 +233,15 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
     while i < len(text):
         ch = text[i]
         if ch == "\\" and i + 1 < len(text):
-            out.append(text[i + 1])
+            escaped = _ESCAPES.get(text[i + 1])
+            if escaped is None:
+                raise FilterError(
+                    f"unknown escape '\\{text[i + 1]}' in a string; the escapes are "
+                    "\\\\ \\\" \\' \\n \\t \\r (write \\\\ for a backslash)",
+                    text=text,
+                    position=i,
+                )
+            out.append(escaped)
             i += 2
             continue
         if ch == quote:
@@ -154,6 +249,22 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
         out.append(ch)
         i += 1
     raise FilterError("unterminated string", text=text, position=start)
+
+
+def _read_quoted_name(text: str, start: int) -> tuple[str, int]:
+    """A back-quoted column name; a doubled back-quote inside stands for one."""
+    parts: list[str] = []
+    i = start + 1
+    while True:
+        end = text.find("`", i)
+        if end < 0:
+            raise FilterError("unterminated `column name`", text=text, position=start)
+        parts.append(text[i:end])
+        if text.startswith("``", end):
+            parts.append("`")
+            i = end + 2
+            continue
+        return "".join(parts), end + 1
 
 
 # --------------------------------------------------------------------------- AST
@@ -175,7 +286,7 @@ class Literal:
 
 @dataclass(frozen=True)
 class Compare:
-    """``left op right``."""
+    """``left op right``; a chain ``a < b < c`` is a :class:`BoolOp` of these."""
 
     op: str
     left: Node
@@ -203,6 +314,43 @@ class Contains:
 
 
 @dataclass(frozen=True)
+class IsMissing:
+    """``operand is [not] missing``: NaN, or missing text."""
+
+    operand: Node
+    negate: bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class Arith:
+    """``items[0] ops[0] items[1] ops[1] ...`` from left to right, in float64.
+
+    One node for a whole run of ``+ -`` (or ``* /``), so a long sum is flat.
+    """
+
+    ops: tuple[str, ...]
+    items: tuple[Node, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Negate:
+    """``-item`` (a negative number is a :class:`Literal`)."""
+
+    item: Node
+    pos: int
+
+
+@dataclass(frozen=True)
+class Abs:
+    """``abs(item)``, the one function."""
+
+    item: Node
+    pos: int
+
+
+@dataclass(frozen=True)
 class BoolOp:
     """``and`` / ``or`` over two or more items."""
 
@@ -219,7 +367,9 @@ class Not:
     pos: int
 
 
-Node = Union[Column, Literal, Compare, IsIn, Contains, BoolOp, Not]  # noqa: UP007 (runtime alias, py3.10)
+Node = Union[  # noqa: UP007 (runtime alias, py3.10)
+    Column, Literal, Compare, IsIn, Contains, IsMissing, Arith, Negate, Abs, BoolOp, Not
+]
 
 
 # --------------------------------------------------------------------------- parser
@@ -252,8 +402,17 @@ class _Parser:
         if tok.kind == "END":
             return "end of filter"
         if tok.kind == "STRING":
-            return f"string {tok.value!r}"
-        return repr(self.text[tok.pos : tok.pos + max(1, len(str(tok.value)))])
+            return f"string {_show(tok.value)}"
+        return _show(self.text[tok.pos : max(tok.end, tok.pos + 1)])
+
+    def enter(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(
+                f"filter is nested more than {MAX_DEPTH} levels deep (parentheses, 'not', "
+                "'-' and abs() count); simplify it",
+                tok,
+            )
 
     # grammar
     def parse(self) -> Node:
@@ -286,33 +445,32 @@ class _Parser:
         return items[0] if len(items) == 1 else BoolOp("and", tuple(items), start)
 
     def parse_not(self) -> Node:
-        if self.is_kw("not"):
-            tok = self.advance()
-            self.enter(tok)
-            item = self.parse_not()
-            self.depth -= 1
-            return Not(item, tok.pos)
-        return self.parse_predicate()
-
-    def enter(self, tok: Token) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise self.error(f"filter is nested more than {MAX_DEPTH} levels deep", tok)
+        if not self.is_kw("not"):
+            return self.parse_predicate()
+        # a run of 'not' is read in a loop (each still counts towards the depth)
+        toks = []
+        while self.is_kw("not"):
+            toks.append(self.advance())
+            self.enter(toks[-1])
+        node = self.parse_predicate()
+        for tok in reversed(toks):
+            node = Not(node, tok.pos)
+        self.depth -= len(toks)
+        return node
 
     def parse_predicate(self) -> Node:
-        left = self.parse_operand()
-        tok = self.tok
-        if tok.kind == "OP":
-            node: Node | None = None
+        start = self.tok.pos
+        left = self.parse_sum()
+        if self.tok.kind == "OP":
+            compares: list[Node] = []
             prev = left
             while self.tok.kind == "OP":
                 op_tok = self.advance()
-                right = self.parse_operand()
-                cmp = Compare(op_tok.value, prev, right, op_tok.pos)
-                node = cmp if node is None else BoolOp("and", (node, cmp), op_tok.pos)
+                right = self.parse_sum()
+                # a chain shares its middle operands: a < b < c is (a < b) and (b < c)
+                compares.append(Compare(op_tok.value, prev, right, op_tok.pos))
                 prev = right
-            assert node is not None
-            return node
+            return compares[0] if len(compares) == 1 else BoolOp("and", tuple(compares), start)
         if self.is_kw("in") or (self.is_kw("not") and self.is_kw("in", 1)):
             negate = self.is_kw("not")
             if negate:
@@ -325,8 +483,18 @@ class _Parser:
             if needle.kind != "STRING":
                 raise self.error('contains needs a quoted string, e.g. contains "cat"', needle)
             return Contains(left, needle.value, kw.pos)
-        if tok.kind == "(":
-            raise self.error("function calls are not allowed in filters", tok)
+        if self.is_kw("is"):
+            kw = self.advance()
+            negate = self.is_kw("not")
+            if negate:
+                self.advance()
+            if not self.is_kw("missing"):
+                raise self.error(
+                    "expected 'missing' after 'is', e.g. label is missing or label is not "
+                    "missing (compare values with ==)"
+                )
+            self.advance()
+            return IsMissing(left, negate, kw.pos)
         return left
 
     def parse_list(self) -> tuple[Any, ...]:
@@ -351,22 +519,57 @@ class _Parser:
             raise self.error(f"expected ',' or ']' in list, got {self.describe(self.tok)}")
 
     def parse_literal(self) -> Any:
+        """A value in an ``in [...]`` list: no columns, no arithmetic."""
         tok = self.tok
         if tok.kind == "-":
             self.advance()
-            num = self.advance()
-            if num.kind != "NUMBER":
-                raise self.error("expected a number after '-'", num)
-            return -num.value
+            num = self.tok
+            if num.kind == "NUMBER":
+                self.advance()
+                return -num.value
+            if self.is_kw("inf"):
+                self.advance()
+                return -math.inf
+            raise self.error("expected a number after '-'", num)
         if tok.kind in ("NUMBER", "STRING"):
             self.advance()
             return tok.value
-        if self.is_kw("true") or self.is_kw("false"):
-            self.advance()
-            return tok.value.lower() == "true"
+        if tok.kind == "IDENT" and tok.value.lower() in ("true", "false", "inf", "nan"):
+            return self.parse_atom().value  # type: ignore[union-attr]
         raise self.error(f"expected a number or a quoted string, got {self.describe(tok)}")
 
-    def parse_operand(self) -> Node:
+    # one Arith node per run of + - (or * /), read in a loop: a long sum stays flat
+    def parse_sum(self) -> Node:
+        start = self.tok.pos
+        items = [self.parse_product()]
+        ops: list[str] = []
+        while self.tok.kind in ("+", "-"):
+            ops.append(self.advance().kind)
+            items.append(self.parse_product())
+        return items[0] if not ops else Arith(tuple(ops), tuple(items), start)
+
+    def parse_product(self) -> Node:
+        start = self.tok.pos
+        items = [self.parse_unary()]
+        ops: list[str] = []
+        while self.tok.kind in ("*", "/"):
+            ops.append(self.advance().kind)
+            items.append(self.parse_unary())
+        return items[0] if not ops else Arith(tuple(ops), tuple(items), start)
+
+    def parse_unary(self) -> Node:
+        tok = self.tok
+        if tok.kind != "-":
+            return self.parse_atom()
+        self.advance()
+        self.enter(tok)
+        item = self.parse_unary()
+        self.depth -= 1
+        if isinstance(item, Literal) and type(item.value) in (int, float):
+            return Literal(-item.value, tok.pos)  # -3 is a number, not arithmetic
+        return Negate(item, tok.pos)
+
+    def parse_atom(self) -> Node:
         tok = self.tok
         if tok.kind == "(":
             self.advance()
@@ -377,23 +580,54 @@ class _Parser:
                 raise self.error(f"expected ')', got {self.describe(self.tok)}")
             self.advance()
             return node
-        if tok.kind in ("NUMBER", "STRING", "-"):
-            return Literal(self.parse_literal(), tok.pos)
+        if tok.kind in ("NUMBER", "STRING"):
+            self.advance()
+            return Literal(tok.value, tok.pos)
         if tok.kind == "COLUMN":
             self.advance()
             return Column(tok.value, tok.pos)
         if tok.kind == "IDENT":
-            word = tok.value.lower()
-            if word in ("true", "false"):
-                self.advance()
-                return Literal(word == "true", tok.pos)
-            if word in KEYWORDS:
-                raise self.error(f"expected a column or a value, got keyword {tok.value!r}")
-            self.advance()
-            return Column(tok.value, tok.pos)
+            return self.parse_word(tok)
         if tok.kind == "END":
             raise self.error("filter ends too early; expected a column or a value")
         raise self.error(f"expected a column or a value, got {self.describe(tok)}")
+
+    def parse_word(self, tok: Token) -> Node:
+        word = tok.value.lower()
+        nxt = self.tokens[self.i + 1]
+        if word in ("true", "false"):
+            self.advance()
+            return Literal(word == "true", tok.pos)
+        if word == "inf":
+            self.advance()
+            return Literal(math.inf, tok.pos)
+        if word == "nan":
+            raise self.error(
+                "nan is never equal to anything; to find NaN or missing values write `x is missing`"
+            )
+        if word == "abs":
+            self.advance()
+            if self.tok.kind != "(":
+                raise self.error("abs is a function: write abs(x), e.g. abs(a - b) < 0.1")
+            paren = self.advance()
+            self.enter(paren)
+            item = self.parse_or()
+            self.depth -= 1
+            if self.tok.kind != ")":
+                raise self.error(f"expected ')' to close abs(, got {self.describe(self.tok)}")
+            self.advance()
+            return Abs(item, tok.pos)
+        if word in KEYWORDS:
+            raise self.error(
+                f"expected a column or a value, got keyword {_show(tok.value)}; back-quote a "
+                f"column with this name: `{tok.value}`"
+            )
+        if nxt.kind == "(":
+            raise self.error(
+                "function calls are not allowed in filters (abs() is the only function)", nxt
+            )
+        self.advance()
+        return Column(tok.value, tok.pos)
 
 
 def parse(text: str) -> Node:
@@ -413,13 +647,16 @@ def parse(text: str) -> Node:
     ------
     FilterError
         With the 0-based position of the first problem.
+    TypeError
+        If ``text`` is not a string.
     """
     if not isinstance(text, str):
         raise TypeError(f"a filter must be a string; got {type(text).__name__}")
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError(
-            f"filter is longer than {MAX_FILTER_LENGTH} characters",
-            text=text[:50],
+            f"filter is longer than {MAX_FILTER_LENGTH:,} characters ({len(text):,}); for "
+            "long lists of rows pass a mask or row ids as where= instead",
+            text=text,  # over 200 characters: the message shows none of it
             position=MAX_FILTER_LENGTH,
         )
     return _parse_cached(text)
@@ -427,33 +664,62 @@ def parse(text: str) -> Node:
 
 @functools.lru_cache(maxsize=256)
 def _parse_cached(text: str) -> Node:
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except RecursionError:  # MAX_DEPTH keeps well inside the limit; a deep caller may not
+        raise FilterError(
+            "filter is nested too deeply to parse here; simplify it", text=text, position=0
+        ) from None
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, (Column, Literal)):
+        return ()
+    if isinstance(node, Compare):
+        return (node.left, node.right)
+    if isinstance(node, (IsIn, Contains, IsMissing)):
+        return (node.operand,)
+    if isinstance(node, (Not, Negate, Abs)):
+        return (node.item,)
+    if isinstance(node, (BoolOp, Arith)):
+        return node.items
+    raise TypeError(f"not a filter node: {type(node).__name__}")
 
 
 def columns_used(node: Node) -> set[str]:
     """Return the names of the columns a parsed filter refers to."""
-    if isinstance(node, Column):
-        return {node.name}
-    if isinstance(node, Literal):
-        return set()
-    if isinstance(node, Compare):
-        return columns_used(node.left) | columns_used(node.right)
-    if isinstance(node, (IsIn, Contains)):
-        return columns_used(node.operand)
-    if isinstance(node, Not):
-        return columns_used(node.item)
-    return set().union(*(columns_used(item) for item in node.items))
+    used: set[str] = set()
+    stack = [node]  # a loop, not recursion: any tree depth is fine
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Column):
+            used.add(item.name)
+        else:
+            stack.extend(_children(item))
+    return used
 
 
 # --------------------------------------------------------------------------- evaluation
 @dataclass
 class _Value:
-    """An evaluated operand: a whole column, or a scalar literal."""
+    """An evaluated operand: a whole column, or a scalar literal.
+
+    ``owned`` arrays were made by this evaluation and may be overwritten in place.
+    """
 
     kind: str  # numeric | bool | string | image | literal
     data: Any
     pos: int
     name: str | None = None
+    owned: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.name is not None:
+            return f"column {_show(self.name)}"
+        if self.kind == "literal":
+            return _show(self.data)
+        return "this expression"
 
 
 def evaluate(text_or_node: str | Node, columns: Mapping[str, Any], n_rows: int) -> np.ndarray:
@@ -472,10 +738,27 @@ def evaluate(text_or_node: str | Node, columns: Mapping[str, Any], n_rows: int) 
     Returns
     -------
     numpy.ndarray of bool, shape (n_rows,)
+        A new array.
+
+    Raises
+    ------
+    FilterError
+        If the filter does not parse, names an unknown column or mixes types
+        (text with numbers, arithmetic on text); with the position.
     """
     text = text_or_node if isinstance(text_or_node, str) else ""
     node = parse(text_or_node) if isinstance(text_or_node, str) else text_or_node
-    return _Evaluator(text, columns, n_rows).mask(node)
+    evaluator = _Evaluator(text, columns, int(n_rows))
+    try:
+        with np.errstate(all="ignore"):  # x / 0 is inf, as documented, not a warning
+            mask, owned = evaluator.mask(node)
+    except RecursionError:
+        raise FilterError(
+            f"filter is nested too deeply to evaluate (at most {MAX_DEPTH} levels)",
+            text=text,
+            position=getattr(node, "pos", 0),
+        ) from None
+    return mask if owned else mask.copy()
 
 
 class _Evaluator:
@@ -483,164 +766,610 @@ class _Evaluator:
         self.text = text
         self.columns = columns
         self.n = n_rows
+        # the value of the last comparison's right side: the next link of a chain
+        # (a < b < c) starts with the same node, evaluated once
+        self.last: tuple[Node, _Value] | None = None
+        self.pairs: dict[tuple[int, int], _TextPair] = {}
 
     def error(self, message: str, pos: int) -> FilterError:
         return FilterError(message, text=self.text, position=pos)
 
-    def mask(self, node: Node) -> np.ndarray:
+    def full(self, value: bool) -> tuple[np.ndarray, bool]:
+        return np.full(self.n, bool(value)), True
+
+    # ---------------------------------------------------------------- conditions
+    def mask(self, node: Node) -> tuple[np.ndarray, bool]:
+        """The rows where ``node`` holds, and whether the array is ours to modify."""
         if isinstance(node, BoolOp):
-            masks = [self.mask(item) for item in node.items]
             func = np.logical_and if node.op == "and" else np.logical_or
-            return functools.reduce(func, masks)
+            plan = self.any_contains(node.items) if node.op == "or" else {}
+            acc: np.ndarray | None = None
+            for i, item in enumerate(node.items):
+                if i in plan:
+                    needles = plan[i]
+                    if needles is None:
+                        continue
+                    mask, owned = self.contains(item, needles), True  # type: ignore[arg-type]
+                else:
+                    mask, owned = self.mask(item)
+                if acc is None:
+                    acc = mask if owned else mask.copy()
+                else:
+                    func(acc, mask, out=acc)  # in place: no list of masks
+            assert acc is not None
+            return acc, True
         if isinstance(node, Not):
-            return ~self.mask(node.item)
+            mask, owned = self.mask(node.item)
+            if owned:
+                return np.logical_not(mask, out=mask), True
+            return ~mask, True
         if isinstance(node, Compare):
-            return self.compare(node)
+            return self.compare(node), True
         if isinstance(node, IsIn):
-            return self.isin(node)
+            return self.isin(node), True
         if isinstance(node, Contains):
-            return self.contains(node)
+            return self.contains(node), True
+        if isinstance(node, IsMissing):
+            return self.is_missing(node), True
         value = self.value(node)
         if value.kind == "bool":
-            return np.asarray(value.data, dtype=bool)
+            return value.data, value.owned
         if value.kind == "literal" and isinstance(value.data, bool):
-            return np.full(self.n, value.data)
+            return self.full(value.data)
         if value.kind == "literal":
             raise self.error(
-                f"{value.data!r} on its own is not a condition; compare it, e.g. label == "
-                f"{value.data!r}",
+                f"{_show(value.data)} on its own is not a condition; compare it, e.g. "
+                f"label == {_show(value.data)}",
+                value.pos,
+            )
+        if value.name is None:
+            raise self.error(
+                "this arithmetic is a number, not a condition; compare it, e.g. abs(a - b) < 0.1",
                 value.pos,
             )
         raise self.error(
-            f"column {value.name!r} is not true/false; compare it, e.g. {value.name} > 0",
+            f"column {_show(value.name)} is not true/false; compare it, e.g. "
+            f"{_spell(value.name)} > 0",
             value.pos,
         )
 
+    # ---------------------------------------------------------------- values
     def value(self, node: Node) -> _Value:
         if isinstance(node, Literal):
             return _Value("literal", node.value, node.pos)
         if isinstance(node, Column):
-            if node.name not in self.columns:
-                known = list(self.columns)
-                raise self.error(
-                    f"unknown column {node.name!r}{did_you_mean(node.name, known)}; "
-                    f"known columns: {', '.join(known)}",
-                    node.pos,
-                )
-            data = self.columns[node.name]
-            return _Value(column_kind(data), data, node.pos, node.name)
-        # a sub-expression used as a value: (a > 1) == (b > 2)
-        return _Value("bool", self.mask(node), getattr(node, "pos", 0))
+            return self.column(node)
+        if isinstance(node, (Arith, Negate, Abs)):
+            return self.arith(node)
+        if not isinstance(node, (BoolOp, Not, Compare, IsIn, Contains, IsMissing)):
+            raise TypeError(f"not a filter node: {type(node).__name__}")
+        # a condition used as a value: (a > 1) == (b > 2)
+        mask, owned = self.mask(node)
+        return _Value("bool", mask, node.pos, owned=owned)
 
+    def column(self, node: Column) -> _Value:
+        name = node.name
+        if name not in self.columns:
+            known = [str(k) for k in self.columns]
+            listed = ", ".join(_show(k) for k in known[:20])
+            more = f" and {len(known) - 20} more" if len(known) > 20 else ""
+            raise self.error(
+                f"unknown column {_show(name)}{_did_you_mean(name, known)}; known columns: "
+                f"{listed}{more}",
+                node.pos,
+            )
+        data = self.columns[name]
+        kind = column_kind(data)
+        if kind == "string":
+            data = _as_categorical(data)
+        elif kind in ("numeric", "bool"):
+            data = np.asarray(data)
+        if len(data) != self.n:
+            raise ValueError(f"column {name!r} has {len(data)} rows; the table has {self.n}")
+        return _Value(kind, data, node.pos, name)
+
+    def number(self, node: Node) -> _Value:
+        """An operand of arithmetic: a numeric or boolean array, or a number."""
+        value = self.value(node)
+        if value.kind in ("numeric", "bool"):
+            return value
+        if value.kind == "literal" and not isinstance(value.data, str):
+            return value
+        what = {"string": "holds text", "image": "holds images"}.get(value.kind, "is text")
+        raise self.error(f"arithmetic needs numbers; {value.label} {what}", value.pos)
+
+    def arith(self, node: Arith | Negate | Abs) -> _Value:
+        if isinstance(node, Arith):
+            acc = self.number(node.items[0])
+            for op, item in zip(node.ops, node.items[1:], strict=True):
+                acc = _binary(_ARITH[op], acc, self.number(item), node.pos)
+            return acc
+        value = self.number(node.item)
+        func = np.negative if isinstance(node, Negate) else np.absolute
+        if value.kind == "literal":
+            return _Value("literal", float(func(_as_float(value.data))), node.pos)
+        out = value.data if value.owned and value.data.dtype == np.float64 else None
+        return _Value("numeric", func(value.data, out=out, dtype=np.float64), node.pos, owned=True)
+
+    # ---------------------------------------------------------------- predicates
     def compare(self, node: Compare) -> np.ndarray:
-        left, right = self.value(node.left), self.value(node.right)
+        if self.last is not None and self.last[0] is node.left:
+            left = self.last[1]
+        else:
+            left = self.value(node.left)
+        right = self.value(node.right)
+        self.last = (node.right, right)
         op = node.op
         if left.kind == "literal" and right.kind != "literal":
             left, right, op = right, left, SWAPPED[op]
-        func = COMPARE_OPS[op]
         for side in (left, right):
             if side.kind == "image":
-                raise self.error(
-                    f"column {side.name!r} holds images and cannot be compared", side.pos
-                )
+                raise self.error(f"{side.label} holds images and cannot be compared", side.pos)
+        func = COMPARE_OPS[op]
         if left.kind == "literal":  # literal op literal
-            try:
-                result = bool(func(left.data, right.data))
-            except TypeError:
-                raise self.error(
-                    f"cannot compare {left.data!r} with {right.data!r}", node.pos
-                ) from None
-            return np.full(self.n, result)
+            a, b = left.data, right.data
+            if isinstance(a, str) != isinstance(b, str):
+                raise self.error(f"cannot compare {_show(a)} with {_show(b)}", node.pos)
+            return np.full(self.n, bool(func(a, b)))
+        if left.kind == "string" or right.kind == "string":
+            return self.compare_text(left, op, right, node.pos)
         if right.kind == "literal":
-            return self.compare_scalar(left, op, right, node.pos)
-        return self.compare_columns(left, op, right, node.pos)
-
-    def compare_scalar(self, col: _Value, op: str, lit: _Value, pos: int) -> np.ndarray:
-        func = COMPARE_OPS[op]
-        value = lit.data
-        if col.kind == "string":
-            if not isinstance(value, str):
+            if isinstance(right.data, str):
+                what = "true/false" if left.kind == "bool" else "numbers"
                 raise self.error(
-                    f"column {col.name!r} holds text; compare it with a quoted string, "
-                    f'e.g. {col.name} == "{value}"',
-                    lit.pos,
+                    f"{left.label} holds {what}; compare it with a number, not the string "
+                    f"{_show(right.data)}",
+                    right.pos,
                 )
-            cat: pd.Categorical = col.data
-            hits = np.asarray(func(np.asarray(cat.categories, dtype=object), value), dtype=bool)
-            return _take_codes(cat, hits, missing=(op == "!="))
-        if isinstance(value, str):
-            raise self.error(
-                f"column {col.name!r} holds numbers; compare it with a number, not the "
-                f"string {value!r}",
-                lit.pos,
-            )
-        data = np.asarray(col.data)
-        if isinstance(value, float) and math.isnan(value):
-            return np.zeros(self.n, dtype=bool)
-        return np.asarray(func(data, value), dtype=bool)
+            return _compare_scalar(left.data, op, right.data, self.n)
+        return np.asarray(func(left.data, right.data), dtype=bool)
 
-    def compare_columns(self, left: _Value, op: str, right: _Value, pos: int) -> np.ndarray:
-        func = COMPARE_OPS[op]
-        if (left.kind == "string") != (right.kind == "string"):
+    def compare_text(self, left: _Value, op: str, right: _Value, pos: int) -> np.ndarray:
+        if left.kind != "string":  # a number or flag on the left, text on the right
             raise self.error(
-                f"cannot compare text column with numeric column "
-                f"({left.name or 'expression'} {op} {right.name or 'expression'})",
+                f"cannot compare {left.label} with text {right.label}; compare text with text",
                 pos,
             )
-        if left.kind == "string":
-            a = np.asarray(left.data.astype(object))
-            b = np.asarray(right.data.astype(object))
-            ok = pd.notna(a) & pd.notna(b)
-            out = np.zeros(self.n, dtype=bool)
-            out[ok] = func(a[ok], b[ok])
-            return out
-        return np.asarray(func(np.asarray(left.data), np.asarray(right.data)), dtype=bool)
+        if right.kind == "literal":
+            if not isinstance(right.data, str):
+                raise self.error(
+                    f"{left.label} holds text; compare it with a quoted string, e.g. "
+                    f'{_spell(left.name)} == "{_show(right.data, 20)}"',
+                    right.pos,
+                )
+            return _compare_text(left.data, op, right.data)
+        if right.kind != "string":
+            raise self.error(
+                f"cannot compare text {left.label} with {right.label}; compare text with text",
+                pos,
+            )
+        key = (id(left.data), id(right.data))
+        pair = self.pairs.get(key)
+        if pair is None:  # a chain (a < b < c) or an or of comparisons reuses it
+            pair = self.pairs[key] = _TextPair(left.data, right.data)
+        return pair.compare(op)
 
     def isin(self, node: IsIn) -> np.ndarray:
         col = self.value(node.operand)
+        texts = [v for v in node.values if isinstance(v, str)]
         if col.kind == "literal":
-            hit = col.data in node.values
-            return np.full(self.n, hit != node.negate)
+            same = [v for v in node.values if isinstance(v, str) == isinstance(col.data, str)]
+            return np.full(self.n, (col.data in same) != node.negate)
         if col.kind == "image":
-            raise self.error(f"column {col.name!r} holds images and cannot be filtered", col.pos)
+            raise self.error(f"{col.label} holds images and cannot be filtered", col.pos)
         if col.kind == "string":
-            bad = [v for v in node.values if not isinstance(v, str)]
-            if bad:
+            if len(texts) != len(node.values):
+                bad = next(v for v in node.values if not isinstance(v, str))
                 raise self.error(
-                    f"column {col.name!r} holds text; list quoted strings, e.g. "
-                    f'{col.name} in ["{bad[0]}"]',
+                    f"{col.label} holds text; list quoted strings, e.g. "
+                    f'{_spell(col.name)} in ["{_show(bad, 20)}"]',
                     node.pos,
                 )
-            cat: pd.Categorical = col.data
-            hits = np.asarray(pd.Index(cat.categories).isin(list(node.values)), dtype=bool)
-            mask = _take_codes(cat, hits, missing=False)
+            mask = _isin_text(col.data, tuple(texts))
         else:
-            bad = [v for v in node.values if isinstance(v, str)]
-            if bad:
+            if texts:
                 raise self.error(
-                    f"column {col.name!r} holds numbers; the list has the string {bad[0]!r}",
+                    f"{col.label} holds numbers; the list has the string {_show(texts[0])}",
                     node.pos,
                 )
-            mask = np.isin(np.asarray(col.data), np.asarray(node.values, dtype=float))
-        return ~mask if node.negate else mask
+            mask = _isin_numbers(np.asarray(col.data), node.values)
+        if node.negate:
+            np.logical_not(mask, out=mask)
+        return mask
 
-    def contains(self, node: Contains) -> np.ndarray:
+    def contains(self, node: Contains, needles: list[str] | None = None) -> np.ndarray:
+        """``operand contains needle`` (or any of ``needles``, from :meth:`any_contains`)."""
         col = self.value(node.operand)
+        needles = [node.needle] if needles is None else needles
+        if col.kind == "literal" and isinstance(col.data, str):
+            return np.full(self.n, any(x.casefold() in col.data.casefold() for x in needles))
         if col.kind != "string":
-            raise self.error(
-                f"'contains' works on text columns; {col.name or 'this value'!r} is {col.kind}",
-                node.pos,
-            )
-        cat: pd.Categorical = col.data
-        cats = pd.Series(np.asarray(cat.categories, dtype=object), dtype=object)
-        hits = cats.str.lower().str.contains(node.needle.lower(), regex=False)
-        return _take_codes(cat, np.asarray(hits.fillna(False), dtype=bool), missing=False)
+            raise self.error(f"'contains' works on text columns; {col.label} is not text", node.pos)
+        return _contains_text(col.data, needles)
+
+    def any_contains(self, items: tuple[Node, ...]) -> dict[int, list[str] | None]:
+        """Plan ``x contains "a" or x contains "b" or ...`` as one pass per column.
+
+        Maps the index of each group's first item to the group's needles, and the
+        indices of its other items to None (covered by the first).
+        """
+        groups: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, Contains) and isinstance(item.operand, Column):
+                groups.setdefault(item.operand.name, []).append(i)
+        plan: dict[int, list[str] | None] = {}
+        for members in groups.values():
+            if len(members) > 1:
+                plan[members[0]] = [items[i].needle for i in members]  # type: ignore[union-attr]
+                plan.update(dict.fromkeys(members[1:]))
+        return plan
+
+    def is_missing(self, node: IsMissing) -> np.ndarray:
+        col = self.value(node.operand)
+        if col.kind == "string":
+            mask = np.asarray(col.data.codes) < 0
+        elif col.kind == "literal":
+            mask = np.full(self.n, isinstance(col.data, float) and math.isnan(col.data))
+        elif col.kind == "numeric" and col.data.dtype.kind == "f":
+            mask = np.isnan(col.data)
+        else:  # integers, flags and images have no missing values
+            mask = np.zeros(self.n, dtype=bool)
+        if node.negate:
+            np.logical_not(mask, out=mask)
+        return mask
+
+
+# --------------------------------------------------------------------------- numbers
+def _as_float(value: Any) -> float:
+    """A literal as float64; integers beyond its range are +-inf."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _binary(func: Any, a: _Value, b: _Value, pos: int) -> _Value:
+    """``func(a, b)`` in float64, into an array this evaluation owns when there is one."""
+    if a.kind == "literal" and b.kind == "literal":
+        result = func(np.float64(_as_float(a.data)), np.float64(_as_float(b.data)))
+        return _Value("literal", float(result), pos)
+    x = np.float64(_as_float(a.data)) if a.kind == "literal" else a.data
+    y = np.float64(_as_float(b.data)) if b.kind == "literal" else b.data
+    out = None
+    for side in (a, b):
+        if side.owned and side.data.dtype == np.float64:
+            out = side.data
+            break
+    return _Value("numeric", func(x, y, out=out, dtype=np.float64), pos, owned=True)
+
+
+def _const(n: int, value: bool) -> np.ndarray:
+    return np.full(n, bool(value))
+
+
+def _compare_scalar(arr: np.ndarray, op: str, value: Any, n: int) -> np.ndarray:
+    """``arr op value`` for a numeric or boolean column and a number, exactly.
+
+    Float columns see the number rounded to their precision; integer columns
+    compare exactly with any integer and any float.
+    """
+    func = COMPARE_OPS[op]
+    if isinstance(value, bool):
+        value = int(value)
+    if arr.dtype == bool:
+        arr = arr.view(np.uint8)
+    if arr.dtype.kind == "f":
+        if isinstance(value, float) and math.isnan(value):
+            return _const(n, op == "!=")
+        rounded = _round_to(value, arr.dtype)
+        if rounded is not None:
+            return np.asarray(func(arr, rounded), dtype=bool)
+        # finite, but beyond the column's range: past every finite value, short of inf
+        if op in ("==", "!="):
+            return _const(n, op == "!=")
+        if value > 0:
+            return arr < np.inf if op in ("<", "<=") else arr == np.inf
+        return arr == -np.inf if op in ("<", "<=") else arr > -np.inf
+    if isinstance(value, float):
+        if math.isnan(value):
+            return _const(n, op == "!=")
+        if math.isinf(value):
+            return _const(n, func(0, value))
+        if not value.is_integer():  # x < 2.5  <=>  x <= 2 for integers
+            if op in ("==", "!="):
+                return _const(n, op == "!=")
+            if op in ("<", "<="):
+                op, value = "<=", math.floor(value)
+            else:
+                op, value = ">=", math.ceil(value)
+            func = COMPARE_OPS[op]
+        value = int(value)
+    info = np.iinfo(arr.dtype)
+    if value < info.min:
+        return _const(n, func(int(info.min), value))
+    if value > info.max:
+        return _const(n, func(int(info.max), value))
+    return np.asarray(func(arr, arr.dtype.type(value)), dtype=bool)
+
+
+def _round_to(value: int | float, dtype: np.dtype) -> Any:
+    """``value`` as a scalar of the float ``dtype``, or None if finite and out of range."""
+    as_float = _as_float(value)
+    with np.errstate(over="ignore"):
+        rounded = dtype.type(as_float)
+    if math.isinf(rounded) and not (isinstance(value, float) and math.isinf(value)):
+        return None
+    return rounded
+
+
+def _isin_numbers(arr: np.ndarray, values: tuple[Any, ...]) -> np.ndarray:
+    """``arr in values`` with the equality of :func:`_compare_scalar`."""
+    if arr.dtype == bool:
+        arr = arr.view(np.uint8)
+    keep: list[Any] = []
+    for value in values:
+        value = int(value) if isinstance(value, bool) else value
+        if arr.dtype.kind == "f":
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            rounded = _round_to(value, arr.dtype)
+            if rounded is not None:
+                keep.append(rounded)
+            continue
+        if isinstance(value, float):
+            if not value.is_integer():  # also NaN and inf
+                continue
+            value = int(value)
+        info = np.iinfo(arr.dtype)
+        if info.min <= value <= info.max:
+            keep.append(value)
+    keep = list(dict.fromkeys(keep))
+    if len(keep) > 16:
+        return np.isin(arr, np.array(keep, dtype=arr.dtype))
+    # a few values: passes of == beat np.isin, whose integer table costs ~15 ms at 1M rows
+    mask = np.zeros(len(arr), dtype=bool)
+    for value in keep:
+        mask |= arr == arr.dtype.type(value)
+    return mask
+
+
+# --------------------------------------------------------------------------- text
+# A text column is a pandas.Categorical: its distinct values (categories) and one
+# code per row. Predicates run once over the distinct values with Arrow compute,
+# or as a binary search when the values are sorted (pandas sorts them), and reach
+# the rows through the codes: no per-row Python, and a few nanoseconds per row.
+def _encode(text: str) -> bytes:
+    # surrogatepass: lone surrogates (from undecodable file names) round-trip, and
+    # UTF-8 byte order is code point order, so comparisons agree with Python's
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _as_categorical(values: Any) -> pd.Categorical:
+    if isinstance(values, pd.Categorical):
+        return values
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        return values.array
+    return pd.Categorical(np.asarray(values, dtype=object))
+
+
+class _ArrowBytes(Sequence):
+    """An Arrow binary array as a sequence of bytes, for :mod:`bisect`."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.array[i].as_py()
+
+
+class _TextIndex:
+    """The distinct values of a text column as Arrow binary, sorted, lower-cased.
+
+    Built once per column and kept (see :func:`_text_index`); each part is made
+    on first use.
+    """
+
+    def __init__(self, categories: pd.Index) -> None:
+        import pyarrow as pa
+
+        self.categories = categories
+        try:  # zero-copy for pandas' Arrow-backed strings
+            self.binary = pa.array(categories, type=pa.string()).view(pa.binary())
+        except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+            self.binary = pa.array([_encode(_as_text(c)) for c in categories], type=pa.binary())
+        self._folded: Any = None
+        self._sorted: Any = None
+        self.order: np.ndarray | None = None  # sorted position -> category (None: sorted)
+        self.rank: np.ndarray | None = None  # category -> sorted position
+
+    @property
+    def folded(self) -> Any:
+        """Case-folded values (:meth:`str.casefold`), for ``contains``."""
+        if self._folded is None:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            try:
+                strings = pa.array(self.categories, type=pa.string())
+            except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+                texts = [_as_text(c) for c in np.asarray(self.categories, dtype=object)]
+                self._folded = pa.array([_encode(t.casefold()) for t in texts], type=pa.binary())
+                return self._folded
+            # casefold is lower() for ASCII: Arrow does those; Python folds the others
+            folded = pc.ascii_lower(strings).view(pa.binary())
+            other = np.flatnonzero(~_to_numpy(pc.string_is_ascii(strings)))
+            if len(other):
+                texts = strings.take(pa.array(other)).to_pylist()
+                fixed = pa.array([_encode(t.casefold()) for t in texts], type=pa.binary())
+                # rows in order: the ASCII ones from Arrow, then the folded others
+                where = np.arange(len(strings))
+                where[other] = len(strings) + np.arange(len(other))
+                folded = pa.concat_arrays([folded, fixed]).take(pa.array(where))
+            self._folded = folded
+        return self._folded
+
+    @property
+    def sorted(self) -> Any:
+        """The values in byte (= code point) order; sets ``order`` and ``rank``."""
+        if self._sorted is None:
+            import pyarrow.compute as pc
+
+            k = len(self.binary)
+            if k < 2 or pc.all(pc.less(self.binary[:-1], self.binary[1:])).as_py():
+                self._sorted = self.binary  # codes are already ranks
+            else:
+                order = pc.array_sort_indices(self.binary).to_numpy().astype(np.int64)
+                rank = np.empty(k, dtype=np.int64)
+                rank[order] = np.arange(k)
+                self.order, self.rank = order, rank
+                self._sorted = self.binary.take(order)
+        return self._sorted
+
+    def bounds(self, value: str) -> tuple[int, int]:
+        """Sorted positions ``[lo, hi)`` equal to ``value``: lo values are smaller."""
+        keys = _ArrowBytes(self.sorted)
+        key = _encode(value)
+        lo = bisect.bisect_left(keys, key)
+        hi = lo
+        while hi < len(keys) and keys[hi] == key:  # several only for non-text categories
+            hi += 1
+        return lo, hi
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+_TEXT_CACHE: OrderedDict[int, _TextIndex] = OrderedDict()
+_TEXT_LOCK = threading.Lock()
+
+
+def _text_index(cat: pd.Categorical) -> _TextIndex:
+    """The :class:`_TextIndex` of a column's categories, kept for the next filter."""
+    categories = cat.categories
+    key = id(categories)
+    with _TEXT_LOCK:
+        hit = _TEXT_CACHE.get(key)
+        if hit is not None and hit.categories is categories:  # the entry holds it alive
+            _TEXT_CACHE.move_to_end(key)
+            return hit
+    index = _TextIndex(categories)
+    with _TEXT_LOCK:
+        _TEXT_CACHE[key] = index
+        while len(_TEXT_CACHE) > 8:
+            _TEXT_CACHE.popitem(last=False)
+    return index
+
+
+def _rank_rows(cat: pd.Categorical, index: _TextIndex, low: int, high: int) -> np.ndarray:
+    """Rows whose value's sorted position is in ``[low, high)``; missing rows never."""
+    codes = np.asarray(cat.codes)
+    k = len(index.binary)
+    low, high = max(low, 0), min(high, k)
+    if low >= high:
+        return np.zeros(len(codes), dtype=bool)
+    index.sorted  # noqa: B018 (sets index.rank)
+    if index.rank is None:  # sorted: codes are positions; one pass over the codes
+        if high - low == 1:
+            return codes == low
+        if low == 0:  # missing (-1) is the largest unsigned code
+            return codes.view(codes.dtype.str.replace("i", "u")) < high
+        if high == k:
+            return codes >= low
+        return (codes >= low) & (codes < high)
+    hits = (index.rank >= low) & (index.rank < high)
+    return _take_codes(cat, hits, missing=False)
+
+
+def _compare_text(cat: pd.Categorical, op: str, value: str) -> np.ndarray:
+    """``column op "value"``: a binary search, then one pass over the codes."""
+    index = _text_index(cat)
+    lo, hi = index.bounds(value)
+    k = len(index.binary)
+    if op in ("==", "!="):
+        mask = _rank_rows(cat, index, lo, hi)
+        return np.logical_not(mask, out=mask) if op == "!=" else mask
+    low, high = {"<": (0, lo), "<=": (0, hi), ">": (hi, k), ">=": (lo, k)}[op]
+    return _rank_rows(cat, index, low, high)
+
+
+def _isin_text(cat: pd.Categorical, values: tuple[str, ...]) -> np.ndarray:
+    index = _text_index(cat)
+    index.sorted  # noqa: B018 (sets index.order)
+    hits = np.zeros(len(index.binary), dtype=bool)
+    for value in set(values):
+        lo, hi = index.bounds(value)
+        hits[lo:hi] = True
+    if index.order is not None:  # sorted positions -> categories
+        hits = hits[index.rank]
+    found = np.flatnonzero(hits)
+    codes = np.asarray(cat.codes)
+    if len(found) <= 4:  # a few values: passes over the codes beat a table lookup
+        mask = np.zeros(len(codes), dtype=bool)
+        for code in found:
+            mask |= codes == code
+        return mask
+    return _take_codes(cat, hits, missing=False)
+
+
+def _contains_text(cat: pd.Categorical, needles: list[str]) -> np.ndarray:
+    """Rows whose text contains any of ``needles``, ignoring case."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lower = _text_index(cat).folded
+    patterns = sorted({_encode(needle.casefold()) for needle in needles})
+    if len(patterns) == 1:
+        hits = pc.match_substring(lower, pattern=patterns[0])
+    else:
+        # one pass of RE2 (linear time, an automaton over all needles) instead of a
+        # pass per needle; binary input is matched byte by byte, so escape bytes
+        regex = "|".join("".join(f"\\x{{{b:02X}}}" for b in p) for p in patterns)
+        try:
+            hits = pc.match_substring_regex(lower, pattern=regex)
+        except (pa.ArrowException, ValueError):  # a pattern too large for RE2
+            hits = None
+            for p in patterns:
+                one = pc.match_substring(lower, pattern=p)
+                hits = one if hits is None else pc.or_(hits, one)
+    return _take_codes(cat, _to_numpy(hits), missing=False)
+
+
+def _to_numpy(arrow_bool: Any) -> np.ndarray:
+    return np.asarray(arrow_bool.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class _TextPair:
+    """Two text columns' rows as ranks in the union of their values (for a < b)."""
+
+    def __init__(self, a: pd.Categorical, b: pd.Categorical) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        left, right = _text_index(a).binary, _text_index(b).binary
+        ranks = pc.rank(pa.concat_arrays([left, right]), tiebreaker="dense").to_numpy()
+        ranks = ranks.astype(np.int32 if len(ranks) < 2**31 - 1 else np.int64)
+        codes_a, codes_b = np.asarray(a.codes), np.asarray(b.codes)
+        self.a = np.take(np.append(ranks[: len(left)], 0), codes_a)  # code -1: the 0 slot
+        self.b = np.take(np.append(ranks[len(left) :], 0), codes_b)
+        self.missing = (codes_a < 0) | (codes_b < 0)
+        self.present = ~self.missing
+        self.columns = (a, b)  # held, so the ids keying the cache stay theirs
+
+    def compare(self, op: str) -> np.ndarray:
+        out = np.asarray(COMPARE_OPS[op](self.a, self.b), dtype=bool)
+        if op == "!=":
+            return np.logical_or(out, self.missing, out=out)
+        return np.logical_and(out, self.present, out=out)
 
 
 def _take_codes(cat: pd.Categorical, hits: np.ndarray, *, missing: bool) -> np.ndarray:
     """Map a per-category result onto rows; missing values (code -1) get ``missing``."""
     lookup = np.append(hits, missing)  # code -1 indexes the appended slot
-    return lookup[np.asarray(cat.codes)]
+    return np.take(lookup, np.asarray(cat.codes))
 
 
 # --------------------------------------------------------------------------- sorting
