@@ -17,6 +17,7 @@ SUITES = [
     ("samplers", "benchmarks.bench_samplers"),
     ("widget", "benchmarks.bench_widget"),
     ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),
+    ("team store on S3 (SeaweedFS) beside the local store", "benchmarks.bench_s3"),
 ]
 
 

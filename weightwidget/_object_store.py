@@ -192,10 +192,26 @@ class S3Files:
         options = dict(storage_options or {})
         config = dict(options.pop("config_kwargs", None) or {})
         config.setdefault("max_pool_connections", CONCURRENCY)
+        self._options = {**options, "config_kwargs": config}
         # instances are cached by fsspec per (options, process, thread): cheap to make
-        self.fs = s3fs.S3FileSystem(config_kwargs=config, **options)
+        self._fs = s3fs.S3FileSystem(**self._options)
+        self._pid = os.getpid()
         self._present: set[str] = set()  # revision objects seen: they never go away
         self._bucket_checked = False
+
+    @property
+    def fs(self) -> Any:
+        """The s3fs filesystem of this process.
+
+        A forked child gets a client of its own: the parent's event loop does not
+        run there.
+        """
+        if os.getpid() != self._pid:
+            import s3fs
+
+            self._fs = s3fs.S3FileSystem(**self._options)
+            self._pid = os.getpid()
+        return self._fs
 
     # ----------------------------------------------------------------- names
     def key(self, rel: str) -> str:

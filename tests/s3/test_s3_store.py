@@ -256,6 +256,33 @@ def test_a_server_ignoring_conditional_writes_is_refused(s3_server, s3_url):
 
 
 # ------------------------------------------------------------------ several processes
+def _commit_in_child(t: ww.WeightTable, out: Any) -> None:
+    try:
+        out.put(("done", t.set_weights([9], 5.0)))
+    except BaseException as exc:
+        out.put(("error", repr(exc)))
+
+
+def test_a_table_used_before_a_fork_works_in_the_forked_child(s3_url):
+    """fork copies the table but not the event loop its S3 client ran on."""
+    import multiprocessing as mp
+
+    t = _table(s3_url)
+    t.set_weights([8], 4.0)  # the async client has been used in this process
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    p = ctx.Process(target=_commit_in_child, args=(t, out))
+    p.start()
+    try:
+        result = _collect(out, 1, timeout=60)[0]
+    finally:
+        p.join(30)
+        if p.is_alive():
+            p.kill()
+    assert result == ("done", 2)
+    assert t.latest().revision == 2 and t.weights[9] == 5.0 and t.weights[8] == 4.0
+
+
 def test_two_writers_interleaved_lose_nothing_and_a_reader_sees_every_commit(s3_url):
     edits = 25
     _table(s3_url)
