@@ -233,6 +233,10 @@ class S3Files:
     async def _call(self, method: str, **kwargs: Any) -> Any:
         return await self.fs._call_s3(method, Bucket=self.bucket, **kwargs)
 
+    def check_folders(self) -> None:
+        """Nothing to check: object stores have no folders, hence no linked ones."""
+        return None
+
     # ----------------------------------------------------------------- reads
     async def _get(self, rel: str, limit: int | None) -> bytes | None:
         try:

@@ -71,6 +71,10 @@ LOCK_TIMEOUT = 60.0
 LOG_CHUNK = 256
 #: Revision files read ahead at once when walking a chain on a remote store.
 _PREFETCH = 1024
+#: The newest (partial) chunk is rewritten every this many revisions.
+LOG_TAIL_EVERY = 16
+#: Snapshots kept however old; older ones thin out to one per quarter octave of distance.
+KEEP_NEWEST_SNAPSHOTS = 16
 #: Payloads larger than this are compressed (zstd).
 COMPRESS_OVER = 4096
 _REV_NAME = re.compile(r"^r(\d{12})\.rev$")
@@ -182,9 +186,22 @@ class _LocalFiles:
                 self._checked_dirs.add(parent)
         return self.root / rel
 
+    def check_folders(self) -> None:
+        """Refuse a store whose folders are symbolic links (they could point anywhere)."""
+        for sub in ("base", "revisions", "snapshots", "columns", "log"):
+            folder = self.root / sub
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISLNK(os.lstat(folder).st_mode):
+                    raise StoreCorruptedError(
+                        f"{folder} is a symbolic link; a store's folders must be real folders",
+                        path=str(folder),
+                    )
+
     def exists(self, rel: str) -> bool:
+        # any entry counts (a link, a FIFO): reading it then refuses it, with a warning
         try:
-            return stat.S_ISREG(os.lstat(self.path(rel)).st_mode)
+            os.lstat(self.path(rel))
+            return True
         except FileNotFoundError:
             return False
 
@@ -235,8 +252,14 @@ class _LocalFiles:
         return out
 
     def listdir(self, rel: str) -> list[str]:
+        folder = self.path(rel) if rel else self.root
         try:
-            return os.listdir(self.path(rel) if rel else self.root)
+            if rel and stat.S_ISLNK(os.lstat(folder).st_mode):
+                raise StoreCorruptedError(
+                    f"{folder} is a symbolic link; a store's folders must be real folders",
+                    path=str(folder),
+                )
+            return os.listdir(folder)
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -369,6 +392,9 @@ class _FsspecFiles:
 
     def path(self, rel: str) -> str:
         return f"{self.root}/{_check_rel(rel)}" if rel else self.root
+
+    def check_folders(self) -> None:
+        """Object stores have no symbolic links."""
 
     def exists(self, rel: str) -> bool:
         return bool(self.fs.isfile(self.path(rel)))
@@ -782,6 +808,7 @@ class RevisionStore:
         self._chain_cost = 0.0  # replay cost since the newest snapshot of our head
         self._last_snapshot_size = 0
         self._prefetched: dict[int, bytes] = {}  # revision files read ahead (remote stores)
+        self._log_lengths: dict[int, int] = {}  # block -> revisions its chunk holds
 
     @property
     def n_rows(self) -> int:
@@ -796,6 +823,7 @@ class RevisionStore:
     def read_meta(self) -> dict[str, Any]:
         """Read and check ``meta.json``: checksum, format version and file paths."""
         path = f"{self.url}/meta.json"
+        self.files.check_folders()
         try:
             raw = self.files.read("meta.json", limit=_META_LIMIT)
         except FileNotFoundError:
@@ -1168,39 +1196,30 @@ class RevisionStore:
     def headers(self, upto: int) -> dict[int, dict[str, Any]]:
         """Headers of revisions ``0..upto`` that read back whole (damaged ones left out).
 
-        Reads the history log chunks (256 revisions each), then the single revision
-        files after them; a chunk found missing is written for the next reader.
+        Reads the history chunks (up to 256 revisions each, the newest one partial),
+        then the few revision files after them; a chunk found missing or short is
+        written back for the next reader.
         """
-        whole_blocks = (upto + 1) // LOG_CHUNK
         listed = {
             int(m.group(1)) for name in self.files.listdir("log") if (m := _LOG_NAME.match(name))
         }
-        for block in range(whole_blocks):
+        for block in range(upto // LOG_CHUNK + 1):
             first = block * LOG_CHUNK
-            if block in listed and any(
-                r not in self._headers for r in range(first, first + LOG_CHUNK)
-            ):
-                try:
-                    for h in self._read_log(block):
-                        self._headers.setdefault(int(h["revision"]), h)
-                except (StoreCorruptedError, FileNotFoundError, ValueError, KeyError) as exc:
-                    warnings.warn(
-                        f"{exc}; reading its revisions one by one",
-                        StoreCorruptionWarning,
-                        stacklevel=3,
-                    )
+            last = min(first + LOG_CHUNK - 1, upto)
+            if block in listed and any(r not in self._headers for r in range(first, last + 1)):
+                self._load_log(block)
         missing = [r for r in range(upto + 1) if r not in self._headers and r not in self._bad]
         found = self.files.read_many([rev_name(r) for r in missing], limit=self._revision_limit())
         for rev in missing:
             data = found.get(rev_name(rev))
             if data is None:
                 continue
+            path = f"{self.url}/{rev_name(rev)}"
             try:
-                revision = decode_revision(data, f"{self.url}/{rev_name(rev)}", self.n_rows)
-                if revision.number != rev:
+                header, _ = unframe(data, path)
+                if header.get("revision") != rev:
                     raise StoreCorruptedError(
-                        f"{self.url}/{rev_name(rev)} holds revision {revision.number}",
-                        path=f"{self.url}/{rev_name(rev)}",
+                        f"{path} holds revision {header.get('revision')}, not {rev}", path=path
                     )
             except StoreCorruptedError as exc:
                 if self._bad.get(rev) != exc.path:
@@ -1209,12 +1228,11 @@ class RevisionStore:
                         f"{exc}; the history leaves it out", StoreCorruptionWarning, stacklevel=3
                     )
                 continue
-            if revision.number == rev:
-                self._headers[rev] = revision.header
-                self._sizes[rev] = revision.size
-        for block in range(whole_blocks):
-            if block not in listed:
-                self._write_log(block)
+            self._headers[rev] = header
+        for block in range(upto // LOG_CHUNK + 1):
+            last = min(block * LOG_CHUNK + LOG_CHUNK - 1, upto)
+            if self._log_lengths.get(block, 0) < last - block * LOG_CHUNK + 1 - LOG_TAIL_EVERY:
+                self._write_log(block, last)
         return {r: self._headers[r] for r in range(upto + 1) if r in self._headers}
 
     def header_block(self, block: int) -> None:
@@ -1222,11 +1240,22 @@ class RevisionStore:
         first = block * LOG_CHUNK
         if all(r in self._headers for r in range(first, first + LOG_CHUNK)):
             return
+        self._load_log(block, quiet=True)
+
+    def _load_log(self, block: int, *, quiet: bool = False) -> None:
         try:
-            for h in self._read_log(block):
-                self._headers.setdefault(int(h["revision"]), h)
-        except (StoreCorruptedError, FileNotFoundError, ValueError, KeyError):
-            pass  # single files are read on demand
+            entries = self._read_log(block)
+        except FileNotFoundError:
+            return
+        except (StoreCorruptedError, ValueError, KeyError) as exc:
+            if not quiet:
+                warnings.warn(
+                    f"{exc}; reading its revisions one by one", StoreCorruptionWarning, stacklevel=4
+                )
+            return
+        for h in entries:
+            self._headers.setdefault(int(h["revision"]), h)
+        self._log_lengths[block] = len(entries)
 
     def _read_log(self, block: int) -> list[dict[str, Any]]:
         rel = log_name(block)
@@ -1238,19 +1267,27 @@ class RevisionStore:
         body = _decompress(payload, int(header["raw_size"]), path)
         entries = json.loads(body)
         first = block * LOG_CHUNK
-        if not isinstance(entries, list) or any(
-            not isinstance(h, dict) or not first <= int(h.get("revision", -1)) < first + LOG_CHUNK
-            for h in entries
+        if (
+            not isinstance(entries, list)
+            or not 0 < len(entries) <= LOG_CHUNK
+            or any(
+                not isinstance(h, dict) or h.get("revision") != first + i
+                for i, h in enumerate(entries)
+            )
         ):
-            raise StoreCorruptedError(f"{path} holds revisions of another block", path=path)
+            raise StoreCorruptedError(f"{path} does not hold revisions {first}...", path=path)
         return entries
 
-    def _write_log(self, block: int) -> None:
-        """Write the history chunk of a block when all its revisions read back whole."""
+    def _write_log(self, block: int, last: int) -> None:
+        """Write the history chunk of ``block`` up to revision ``last``.
+
+        A cache: no chunk is written over a damaged or unread revision, and a
+        failure is ignored (the next reader writes it).
+        """
         first = block * LOG_CHUNK
-        entries = [self._headers.get(r) for r in range(first, first + LOG_CHUNK)]
-        if any(h is None for h in entries):
-            return  # a damaged or unread revision: keep reading them one by one
+        entries = [self._headers.get(r) for r in range(first, last + 1)]
+        if not entries or any(h is None for h in entries):
+            return
         body = json.dumps(entries, separators=(",", ":")).encode()
         try:
             self.files.write(
@@ -1258,7 +1295,8 @@ class RevisionStore:
                 frame({"block": block, "raw_size": len(body)}, _compress(body)),
             )
         except (OSError, StoreError):
-            pass  # a cache only: the next reader writes it
+            return  # the next reader writes it
+        self._log_lengths[block] = len(entries)
 
     def snapshot_numbers(self, *, fresh: bool = True) -> set[int]:
         """Revisions that have a snapshot file."""
@@ -1404,7 +1442,11 @@ class RevisionStore:
         return state
 
     def head_state(
-        self, base_labels: Callable[[], np.ndarray], *, known: State | None = None
+        self,
+        base_labels: Callable[[], np.ndarray],
+        *,
+        known: State | None = None,
+        newest: int | None = None,
     ) -> State:
         """The newest revision that reads back whole, and its state.
 
@@ -1413,7 +1455,8 @@ class RevisionStore:
         :class:`StoreCorruptionWarning` naming the file; the head is then the newest
         revision whose chain is whole.
         """
-        newest = self.newest_number()
+        if newest is None:
+            newest = self.newest_number()
         for rev in range(newest, -1, -1):
             if rev in self._bad:
                 continue
@@ -1516,14 +1559,14 @@ class RevisionStore:
         if not self_contained and self._snapshot_due():
             try:
                 self._write_snapshot(after)
+                self._thin_snapshots(number)
             except (OSError, StoreError) as exc:
                 skipped.append(f"its snapshot ({exc})")
-        if number % LOG_CHUNK == LOG_CHUNK - 1:
-            block = number // LOG_CHUNK
+        if number % LOG_TAIL_EVERY == LOG_TAIL_EVERY - 1:
             try:
                 self.headers(number)  # reads what is missing; writes the chunk
             except (OSError, StoreError) as exc:
-                skipped.append(f"the history chunk of block {block} ({exc})")
+                skipped.append(f"the history chunk of revision {number} ({exc})")
         try:
             self._write_head(number)
         except (OSError, StoreError) as exc:
@@ -1673,22 +1716,49 @@ class RevisionStore:
         return "fields" in header
 
     def _snapshot_plan(self, revisions: list[int], newest: int) -> set[int]:
-        """Which revisions keep a snapshot: 0, the newest, and a log-spaced ladder."""
-        keep = {0, newest}
-        if not revisions:
-            return keep
-        step = 64
-        edge = newest
-        while edge > 0:
-            lo = max(0, edge - 8 * step)
-            for r in range(edge, lo, -step):
-                keep.add(r)
-            edge = lo
-            step *= 2
-        return {r for r in keep if r in set(revisions)}
+        """Where compaction keeps a snapshot.
+
+        At 0, the newest revision, and the newest revision of every quarter octave
+        of distance from it, so a past revision at distance d replays at most about
+        d/5 deltas.
+        """
+        plan = {0, newest}
+        j = 0
+        while True:
+            distance = int(np.ceil(2 ** (j / 4)))
+            if distance > newest:
+                break
+            if distance >= 32:
+                plan.add(newest - distance)
+            j += 1
+        existing = set(revisions)
+        return {r for r in plan if r in existing}
+
+    def _thin_snapshots(self, newest: int) -> None:
+        """Remove snapshots that no longer save replay work (see :func:`keep_snapshots`)."""
+        snapshots = sorted(self.snapshot_numbers(fresh=True))
+        for rev in set(snapshots) - keep_snapshots(snapshots, newest):
+            self.files.remove(snap_name(rev))
+            self._snapshots.discard(rev)  # type: ignore[union-attr]
 
     def _file_size(self, rel: str) -> int:
         return self.files.size(rel)
+
+
+def keep_snapshots(snapshots: list[int], newest: int) -> set[int]:
+    """Which snapshots to keep as the history grows.
+
+    0, the newest :data:`KEEP_NEWEST_SNAPSHOTS`, and older ones log-spaced (the
+    newest snapshot in each quarter octave of distance from ``newest``), so their
+    number grows with the log of the history's length.
+    """
+    ordered = sorted(snapshots)
+    keep = {0, *ordered[-KEEP_NEWEST_SNAPSHOTS:]}
+    best: dict[int, int] = {}
+    for rev in ordered[:-KEEP_NEWEST_SNAPSHOTS]:
+        bucket = int(4 * np.log2(max(newest - rev, 1)))
+        best[bucket] = max(best.get(bucket, -1), rev)
+    return keep | set(best.values())
 
 
 def _self_contained(revision: Revision) -> State | None:

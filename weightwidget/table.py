@@ -926,10 +926,14 @@ class WeightTable:
         change = revision.change("weight")
         if change is None:
             raise ValueError(f"revision {revision.number} changed no weight; nothing to undo")
-        ids = np.arange(len(self)) if change.ids is None else change.ids
+        if change.ids is None:  # stored every weight: the rows it changed differ from before
+            ids = np.flatnonzero(change.values != before.weights)
+            values = change.values[ids]
+        else:
+            ids, values = change.ids, change.values
 
         def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-            moved = ids[current[ids] != change.values]
+            moved = ids[current[ids] != values]
             if moved.size and not force:
                 culprit = self._last_change_of(moved, after=revision.number)
                 head = self._store.header(culprit) if culprit is not None else {}
@@ -1209,6 +1213,28 @@ class WeightTable:
         )
         return df
 
+    def compact(self, *, progress: bool = True) -> dict[str, int]:
+        """Rewrite the store's snapshots under the current policy; no revision changes.
+
+        Old stores (and long histories) keep many full-size snapshots; compaction
+        writes compressed ones where they save replay work (dense near the newest
+        revision, log-spaced further back) and removes the rest, plus writes the
+        history chunks ``history()`` reads. Every revision keeps exactly its
+        weights, labels and columns. Safe beside writers in other processes (it
+        holds the writer lock) and against a kill at any point (new snapshots are
+        in place before old ones go). ``weightwidget compact STORE`` does the same.
+
+        Returns
+        -------
+        dict
+            ``snapshots_before``, ``snapshots_after``, ``snapshots_written``,
+            ``bytes_before`` and ``bytes_after`` (of the snapshot files).
+        """
+        self._check_writable()
+        with self._lock:
+            self._store.upgrade()
+            return self._store.compact(self._base_label_codes, progress=progress)
+
     def weights_at(self, rev: int) -> np.ndarray:
         """The weights as they were at revision ``rev`` (a new array)."""
         rev = _check_revision(rev)
@@ -1262,13 +1288,16 @@ class WeightTable:
 
     def _refresh(self) -> bool:
         """Bring the state to the store's newest good revision; True if it moved."""
-        if self._store.newest_number() == self._revision:
+        newest = self._store.newest_number()
+        if newest == self._revision:
             return False
         with self._lock:
-            return self._refresh_locked()
+            return self._refresh_locked(newest)
 
-    def _refresh_locked(self) -> bool:
-        if self._store.newest_number() == self._revision:
+    def _refresh_locked(self, newest: int | None = None) -> bool:
+        if newest is None:
+            newest = self._store.newest_number()
+        if newest == self._revision:
             return False
         known = State(
             self._revision,
@@ -1277,7 +1306,7 @@ class WeightTable:
             self._state.columns,
         )
         try:
-            state = self._store.head_state(self._base_label_codes, known=known)
+            state = self._store.head_state(self._base_label_codes, known=known, newest=newest)
         finally:
             self._state.weights.flags.writeable = False
         moved = state.revision != self._revision
