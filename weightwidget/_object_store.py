@@ -61,8 +61,9 @@ Not guaranteed
   bucket checks that the server refuses a second create of an object and raises
   :class:`~weightwidget.errors.StoreError` if it does not. A server that is only
   eventually consistent is not detected: there a reader may see commits late.
-- Maintenance is not coordinated: deleting a store (``if_exists="overwrite"``)
-  or ``compact()`` while other processes write to it.
+- Deleting a store (``if_exists="overwrite"``) while other processes use it.
+  (``compact()`` beside writers is safe: snapshots are caches, revision 0 holds
+  the initial weights and every later revision its changes.)
 - ``created`` times come from each writer's clock; revision numbers give the order.
 - A killed upload of a base file larger than 100 MB leaves an incomplete
   multipart upload until a bucket lifecycle rule aborts it.
