@@ -5,6 +5,9 @@ Starts its own SeaweedFS S3 server (``weed server -s3``, from the ``seaweedfs-bi
 package); the group is skipped with a message when the server cannot start.
 Every figure is ``s3 / local`` (the anchor is the same operation on a local folder),
 except the replay, whose anchor is the same objects fetched one request at a time.
+Issue 14 measured opening by replaying 1,000 deltas one request at a time at 1.1 s
+on S3: opening at revision 1,000 should stay below that (a snapshot is read, the
+deltas after it are fetched in parallel).
 
 Run: ``python -m benchmarks.bench_s3 [--quick]`` (quick: 100,000 rows, 200 revisions).
 """
@@ -145,7 +148,7 @@ def _run(server: Any, quick: bool) -> list[dict]:
                 f"S3 open at revision {revisions:,}",
                 s3_open * 1e3,
                 "ms",
-                "",
+                "< 1.1 s (issue 14)",
                 "local store",
                 local_open * 1e3,
             )
@@ -196,7 +199,7 @@ def _run(server: Any, quick: bool) -> list[dict]:
                 f"S3 open replaying {revisions:,} deltas (no snapshot)",
                 replay * 1e3,
                 "ms",
-                "< 1.1 s (issue 14)",
+                "below the anchor",
                 f"fetching its {revisions + 1:,} files one request at a time",
                 sequential * 1e3,
             )
