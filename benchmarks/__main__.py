@@ -19,6 +19,7 @@ SUITES = [
     ("widget", "benchmarks.bench_widget"),
     ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),
     ("curation", "benchmarks.bench_curation"),
+    ("team store on S3 (SeaweedFS) beside the local store", "benchmarks.bench_s3"),
 ]
 
 

@@ -69,6 +69,8 @@ MAGIC = b"WWSTORE1"
 LOCK_TIMEOUT = 60.0
 #: Revisions per history log chunk.
 LOG_CHUNK = 256
+#: Revision files read ahead at once when walking a chain on a remote store.
+_PREFETCH = 1024
 #: The newest (partial) chunk is rewritten every this many revisions.
 LOG_TAIL_EVERY = 16
 #: Snapshots kept however old; older ones thin out to one per quarter octave of distance.
@@ -387,10 +389,10 @@ class _FsspecFiles:
     remote = True
     file_cost = 256 << 10
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         import fsspec
 
-        self.fs, root = fsspec.core.url_to_fs(url)
+        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self.root = root.rstrip("/")
         self.url = url
 
@@ -475,13 +477,24 @@ class _FsspecFiles:
             yield
 
 
-def _files_for(url: str) -> _LocalFiles | _FsspecFiles:
+def _files_for(url: str, storage_options: dict[str, Any] | None = None) -> Any:
+    """The backend of a store location: a local folder, S3, or another fsspec filesystem.
+
+    ``storage_options`` go to the fsspec filesystem (for S3: ``s3fs.S3FileSystem``).
+    """
+    from ._object_store import S3Files, is_object_store_url
+
     text = os.fspath(url)
-    if "://" not in text:
-        return _LocalFiles(text)
-    if text.startswith("file://"):
-        return _LocalFiles(text[len("file://") :])
-    return _FsspecFiles(text)
+    if "://" not in text or text.startswith("file://"):
+        if storage_options:
+            raise ValueError(
+                f"storage_options apply to fsspec URLs such as s3://bucket/prefix; {text!r} "
+                "is a local folder: leave storage_options out"
+            )
+        return _LocalFiles(text.removeprefix("file://"))
+    if is_object_store_url(text):
+        return S3Files(text, storage_options)
+    return _FsspecFiles(text, storage_options)
 
 
 # --------------------------------------------------------------------------- codecs
@@ -785,11 +798,14 @@ class RevisionStore:
     Parameters
     ----------
     url : str
-        Folder path or fsspec URL of the store.
+        Folder path or fsspec URL of the store (``s3://bucket/prefix``: several
+        writing processes, see :mod:`weightwidget._object_store`).
+    storage_options : dict, optional
+        Options of the fsspec filesystem (credentials, endpoint, ...).
     """
 
-    def __init__(self, url: str) -> None:
-        self.files = _files_for(url)
+    def __init__(self, url: str, *, storage_options: dict[str, Any] | None = None) -> None:
+        self.files = _files_for(url, storage_options)
         self.url = self.files.url
         self.meta: dict[str, Any] = {}
         self._headers: dict[int, dict[str, Any]] = {}
@@ -799,6 +815,7 @@ class RevisionStore:
         self._snapshots: set[int] | None = None
         self._chain_cost = 0.0  # replay cost since the newest snapshot of our head
         self._last_snapshot_size = 0
+        self._prefetched: dict[int, bytes] = {}  # revision files read ahead (remote stores)
         self._log_lengths: dict[int, int] = {}  # block -> revisions its chunk holds
         self._log_packed: set[int] = set()  # blocks whose chunk packs their revisions
         self._packs: dict[int, tuple[list[int], bytes]] = {}  # loaded while replaying
@@ -888,8 +905,11 @@ class RevisionStore:
             it meanwhile (then nothing was written and the caller reopens it).
 
         ``meta.json`` goes last: until it exists the folder is not a store, so a
-        crash during creation leaves nothing that opens half-made.
+        crash during creation leaves nothing that opens half-made. On an object
+        store (no lock) revision 0 is claimed first, see :meth:`_create_lockless`.
         """
+        if getattr(self.files, "lockless", False):
+            return self._create_lockless(meta, files, initial, header)
         self.files.makedirs()
         with self.lock():
             if self.exists():
@@ -920,6 +940,88 @@ class RevisionStore:
             self.meta = meta
             self._write_head(0)
         return True
+
+    def _create_lockless(
+        self,
+        meta: dict[str, Any],
+        files: dict[str, bytes | Callable[[Any], None]],
+        initial: np.ndarray,
+        header: dict[str, Any],
+    ) -> bool:
+        """Create a store where writers share no lock (object stores).
+
+        The base files go under a fresh ``base/<token>/``. Revision 0 is then
+        created exclusively: it holds the initial weights (a self-contained
+        revision, so no snapshot is needed) and the whole ``meta.json`` in its
+        header, and whoever creates it has won. ``meta.json`` is created
+        exclusively from it last; from then on the store opens. A loser removes
+        its base files and finishes the winner's ``meta.json`` if the winner has
+        not yet (or was killed before it): nobody ever waits for another creator.
+        """
+        self.files.makedirs()
+        if self.exists():
+            return False
+        if self.files.exists(rev_name(0)):  # another creator is at its last step
+            self._finish_creation()
+            return False
+        token = uuid.uuid4().hex[:12]  # two creators never share base files
+        entries: dict[str, dict[str, Any]] = {}
+        try:
+            for name, data in files.items():
+                rel = f"base/{token}/{name.removeprefix('base/')}"
+                if callable(data):
+                    entry: dict[str, Any] = self.files.write_from(rel, data)
+                else:
+                    self.files.write(rel, data)
+                    entry = _crc_entry(data)
+                entries[name] = {**entry, "path": rel}
+            full = {**meta, "n_rows": len(initial), "format_version": FORMAT_VERSION}
+            full["files"] = entries
+            initial = np.asarray(initial, dtype=np.float64)
+            header = {
+                **header,
+                "revision": 0,
+                "parent": None,
+                "start": {"columns": []},
+                "meta": {**full, "checksum": _meta_checksum(full)},
+            }
+            data = encode_revision(header, [Change("weight", None, initial)])
+            self.files.write(rev_name(0), data, exclusive=True)
+        except BaseException as exc:
+            for entry in entries.values():  # ours only: nobody refers to them
+                with contextlib.suppress(OSError, StoreError):
+                    self.files.remove(entry["path"])
+            if isinstance(exc, FileExistsError):
+                self._finish_creation()
+                return False
+            raise
+        self._finish_creation(header)
+        self._write_head(0)
+        return True
+
+    def _finish_creation(self, header: dict[str, Any] | None = None) -> None:
+        """Create ``meta.json`` from revision 0's header, unless it exists (lockless stores)."""
+        path = f"{self.url}/{rev_name(0)}"
+        if header is None:  # the header is enough: the row count is in it
+            header, _ = unframe(self.files.read(rev_name(0)), path)
+            if header.get("revision") != 0:
+                raise StoreCorruptedError(f"{path} holds revision {header.get('revision')}", path)
+        body = header.get("meta")
+        if not isinstance(body, dict):
+            raise StoreError(
+                f"{self.url} holds a revision 0 but no meta.json, and the revision does not "
+                "say how the store was created (it was not written by this weightwidget); "
+                f"remove the objects under {self.url} and create the table again"
+            )
+        meta = {k: v for k, v in body.items() if k != "checksum"}
+        if body.get("checksum") != _meta_checksum(meta):
+            raise StoreCorruptedError(f"{path} holds a damaged meta.json", path=path)
+        with contextlib.suppress(FileExistsError):
+            self.files.write(
+                "meta.json", json.dumps(body, indent=1, sort_keys=True).encode(), exclusive=True
+            )
+        self._headers[0] = header
+        self.read_meta()
 
     def _remove_unfinished_creation(self) -> None:
         """Remove the store files a creation killed before ``meta.json`` left behind.
@@ -1053,10 +1155,12 @@ class RevisionStore:
         path = f"{self.url}/{rel}"
         data = self._packed(rev)
         if data is None:
-            try:
+            data = self._prefetched.get(rev)
+        try:
+            if data is None:
                 data = self.files.read(rel, limit=self._revision_limit())
-            except FileNotFoundError:
-                raise StoreCorruptedError(f"{path} is missing", path=path) from None
+        except FileNotFoundError:
+            raise StoreCorruptedError(f"{path} is missing", path=path) from None
         revision = decode_revision(data, path, self.n_rows)
         if revision.number != rev:
             raise StoreCorruptedError(
@@ -1067,6 +1171,31 @@ class RevisionStore:
         self._headers[rev] = revision.header
         self._sizes[rev] = revision.size
         return revision
+
+    def _read_ahead(self, rev: int, snapshots: set[int]) -> None:
+        """Before a walk reads ``rev``: fetch it and the files below it, back to a snapshot."""
+        if self.files.remote and rev not in self._prefetched:
+            self._prefetch(max((r for r in snapshots if r <= rev), default=-1), rev)
+
+    def _prefetch(self, after: int, upto: int) -> None:
+        """Read revision files ``after+1 .. upto`` in parallel (remote stores only).
+
+        A chain of deltas is walked one parent at a time; on object storage each
+        step is a request, so the files a walk is about to need (parents are
+        almost always the previous number) are fetched together first. They stay
+        until the next walk starts (revision files never change).
+        """
+        if not self.files.remote:
+            return
+        first = max(after + 1, upto - _PREFETCH + 1)
+        wanted = [r for r in range(first, upto + 1) if r not in self._prefetched]
+        if not wanted:
+            return
+        found = self.files.read_many([rev_name(r) for r in wanted], limit=self._revision_limit())
+        for rev in wanted:
+            data = found.get(rev_name(rev))
+            if data is not None:
+                self._prefetched[rev] = data
 
     def _revision_limit(self) -> int:
         return 64 * self.n_rows + (16 << 20)
@@ -1318,6 +1447,8 @@ class RevisionStore:
 
         A damaged snapshot is skipped in favour of an older one.
         """
+        self._prefetched.clear()
+        self._read_ahead(rev, self.snapshot_numbers(fresh=False))
         self.read_revision(rev)  # the revision file is the commit: it must read back whole
         snapshots_before = [s for s in self.snapshot_numbers(fresh=False) if s <= rev]
         nearest = max(snapshots_before, default=0)
@@ -1337,6 +1468,7 @@ class RevisionStore:
             current: int | None = rev
             start: State | None = None
             while current is not None and current not in snapshots:
+                self._read_ahead(current, snapshots)
                 revision = self.read_revision(current)
                 start = _self_contained(revision)
                 if start is not None:
@@ -1379,6 +1511,8 @@ class RevisionStore:
         """
         chain: list[Revision] = []
         current: int | None = to
+        self._prefetched.clear()
+        self._prefetch(state.revision, to)
         while current is not None and current > state.revision:
             revision = self.read_revision(current)
             chain.append(revision)
@@ -1465,7 +1599,8 @@ class RevisionStore:
         Raises
         ------
         RevisionTaken
-            Another writer claimed ``number`` first; nothing was written.
+            Another writer claimed ``number`` first (or, on a store without a lock,
+            a revision between ``parent`` and ``number``); nothing was written.
         OSError
             The revision file could not be written; nothing was committed and
             nothing is left behind.
@@ -1474,6 +1609,15 @@ class RevisionStore:
         ``HEAD`` are written; if one of those fails the commit still stands and a
         :class:`StoreWriteWarning` says what was skipped.
         """
+        if getattr(self.files, "lockless", False):
+            # No lock spans the caller's refresh and this call: a revision that
+            # landed in between would be overwritten by changes computed without it.
+            between = [r for r in range(parent + 1, number) if r not in self._bad]
+            if between:
+                raise RevisionTaken(
+                    f"revision {between[0]} was committed after revision {parent}, which "
+                    "these changes were computed on"
+                )
         self.upgrade()
         header = {**header, "revision": number, "parent": parent}
         self_contained = (

@@ -143,6 +143,7 @@ class WeightTable:
         weights: str | None = None,
         if_exists: str = "reuse",
         author: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> WeightTable:
         """Build a table from a DataFrame; every other column becomes a table column.
 
@@ -166,6 +167,10 @@ class WeightTable:
         author : str, optional
             Recorded with each revision (default: ``$WEIGHTWIDGET_AUTHOR`` or the
             login name).
+        storage_options : dict, optional
+            Options of the fsspec filesystem of a URL ``store``, e.g. ``{"key": ...,
+            "secret": ..., "endpoint_url": ...}`` for S3 (default: the usual
+            environment variables, ``AWS_ACCESS_KEY_ID`` and so on).
 
         Returns
         -------
@@ -203,6 +208,7 @@ class WeightTable:
             if_exists=if_exists,
             author=author,
             source="pandas DataFrame",
+            storage_options=storage_options,
         )
 
     @classmethod
@@ -215,6 +221,7 @@ class WeightTable:
         weights: Any = None,
         if_exists: str = "reuse",
         author: str | None = None,
+        storage_options: dict[str, Any] | None = None,
         **columns: Any,
     ) -> WeightTable:
         """Build a table from a label array and extra columns given as keywords.
@@ -223,7 +230,7 @@ class WeightTable:
         ----------
         labels : array-like of shape (n_samples,)
             Class labels (ints or strings).
-        name, store, if_exists, author
+        name, store, if_exists, author, storage_options
             As in :meth:`from_pandas`.
         weights : array-like of shape (n_samples,), optional
             Starting weights (default: all 1.0).
@@ -245,6 +252,7 @@ class WeightTable:
             if_exists=if_exists,
             author=author,
             source="arrays",
+            storage_options=storage_options,
         )
 
     @classmethod
@@ -258,6 +266,7 @@ class WeightTable:
         if_exists: str = "reuse",
         author: str | None = None,
         progress: bool = True,
+        storage_options: dict[str, Any] | None = None,
         **columns: Any,
     ) -> WeightTable:
         """Build a table from a map-style ``torch.utils.data.Dataset``.
@@ -275,7 +284,7 @@ class WeightTable:
             Label of one item, e.g. ``lambda item: item["y"]``.
         progress : bool, default=True
             Show a tqdm progress bar while iterating.
-        name, store, if_exists, author, **columns
+        name, store, if_exists, author, storage_options, **columns
             As in :meth:`from_arrays`.
 
         Returns
@@ -294,6 +303,7 @@ class WeightTable:
             if_exists=if_exists,
             author=author,
             source=f"torch dataset {type(dataset).__name__}",
+            storage_options=storage_options,
         )
 
     @classmethod
@@ -304,6 +314,7 @@ class WeightTable:
         revision: int | None = None,
         author: str | None = None,
         session: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> WeightTable:
         """Reopen a persisted table, in this or any other process.
 
@@ -323,6 +334,9 @@ class WeightTable:
             newest edit committed by this session. Default: ``$WEIGHTWIDGET_SESSION``,
             else the notebook's path in a Jupyter kernel (so undo survives a kernel
             restart), else one id per process.
+        storage_options : dict, optional
+            Options of the fsspec filesystem of a URL ``store`` (as in
+            :meth:`from_pandas`).
 
         Returns
         -------
@@ -331,7 +345,7 @@ class WeightTable:
             damaged file is reported with a
             :class:`~weightwidget.errors.StoreCorruptionWarning` naming it.
         """
-        st = RevisionStore(os.fspath(store))
+        st = RevisionStore(os.fspath(store), storage_options=storage_options)
         meta = st.read_meta()
         if revision is not None:
             revision = _check_revision(revision)
@@ -391,6 +405,7 @@ class WeightTable:
         if_exists: str,
         author: str | None,
         source: str,
+        storage_options: dict[str, Any] | None = None,
     ) -> WeightTable:
         check_choice(if_exists, IF_EXISTS, what="if_exists")
         if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
@@ -415,7 +430,7 @@ class WeightTable:
             url = str(Path(DEFAULT_STORE_DIR) / (name or f"table-{fingerprint[:12]}"))
             if name is None and not Path(url).exists():
                 url = _legacy_default_store(columns, kinds, initial_w) or url
-        st = RevisionStore(url)
+        st = RevisionStore(url, storage_options=storage_options)
         if st.exists():
             if if_exists == "error":
                 raise StoreExistsError(
@@ -440,7 +455,7 @@ class WeightTable:
                 table._classes, table._codes = labels.classes, labels.codes
                 return table
             st.destroy()
-            st = RevisionStore(url)
+            st = RevisionStore(url, storage_options=storage_options)
         if name is None:
             name = f"table-{fingerprint[:12]}"
         meta = {
