@@ -18,6 +18,7 @@ __all__ = [
     "WeightWidget",
     "__version__",
     "collect_metrics",
+    "read_export",
 ]
 
 
@@ -31,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from .metrics import collect_metrics
 
         return collect_metrics
+    if name == "read_export":
+        from .export import read_export
+
+        return read_export
     raise AttributeError(f"module 'weightwidget' has no attribute {name!r}")
