@@ -235,7 +235,7 @@ def _typed(given: np.ndarray, kind: str, label: str) -> np.ndarray:
         whole = np.mod(num, 1) == 0
         if not whole.all():
             raise ValueError(
-                f"label column {label!r} holds whole-number classes; got {num[~whole][0]!r}"
+                f"label column {label!r} holds whole-number classes; got {float(num[~whole][0])!r}"
             )
         if given.dtype == object:
             return np.array([int(v) for v in given], dtype=np.int64)  # exact beyond 2**53
