@@ -26,6 +26,7 @@ SUITES = {
     "samplers": ("samplers", "benchmarks.bench_samplers"),
     "widget": ("widget", "benchmarks.bench_widget"),
     "ingest": ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),
+    "curation": ("curation", "benchmarks.bench_curation"),
 }
 
 

@@ -142,9 +142,7 @@ def read_export(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, A
     if target.suffix.lower() == ".csv":
         sidecar = target.with_name(target.name + ".json")
         if not sidecar.exists():
-            raise ValueError(
-                f"{target} has no provenance record: {sidecar.name} is not beside it"
-            )
+            raise ValueError(f"{target} has no provenance record: {sidecar.name} is not beside it")
         return pd.read_csv(target), json.loads(sidecar.read_text())
     import pyarrow.parquet as pq
 

@@ -180,9 +180,22 @@ class _LocalFiles:
                 self._checked_dirs.add(parent)
         return self.root / rel
 
+    def check_folders(self) -> None:
+        """Refuse a store whose folders are symbolic links (they could point anywhere)."""
+        for sub in ("base", "revisions", "snapshots", "columns", "log"):
+            folder = self.root / sub
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISLNK(os.lstat(folder).st_mode):
+                    raise StoreCorruptedError(
+                        f"{folder} is a symbolic link; a store's folders must be real folders",
+                        path=str(folder),
+                    )
+
     def exists(self, rel: str) -> bool:
+        # any entry counts (a link, a FIFO): reading it then refuses it, with a warning
         try:
-            return stat.S_ISREG(os.lstat(self.path(rel)).st_mode)
+            os.lstat(self.path(rel))
+            return True
         except FileNotFoundError:
             return False
 
@@ -233,8 +246,14 @@ class _LocalFiles:
         return out
 
     def listdir(self, rel: str) -> list[str]:
+        folder = self.path(rel) if rel else self.root
         try:
-            return os.listdir(self.path(rel) if rel else self.root)
+            if rel and stat.S_ISLNK(os.lstat(folder).st_mode):
+                raise StoreCorruptedError(
+                    f"{folder} is a symbolic link; a store's folders must be real folders",
+                    path=str(folder),
+                )
+            return os.listdir(folder)
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -367,6 +386,9 @@ class _FsspecFiles:
 
     def path(self, rel: str) -> str:
         return f"{self.root}/{_check_rel(rel)}" if rel else self.root
+
+    def check_folders(self) -> None:
+        """Object stores have no symbolic links."""
 
     def exists(self, rel: str) -> bool:
         return bool(self.fs.isfile(self.path(rel)))
@@ -779,6 +801,7 @@ class RevisionStore:
     def read_meta(self) -> dict[str, Any]:
         """Read and check ``meta.json``: checksum, format version and file paths."""
         path = f"{self.url}/meta.json"
+        self.files.check_folders()
         try:
             raw = self.files.read("meta.json", limit=_META_LIMIT)
         except FileNotFoundError:
@@ -1270,7 +1293,11 @@ class RevisionStore:
         return state
 
     def head_state(
-        self, base_labels: Callable[[], np.ndarray], *, known: State | None = None
+        self,
+        base_labels: Callable[[], np.ndarray],
+        *,
+        known: State | None = None,
+        newest: int | None = None,
     ) -> State:
         """The newest revision that reads back whole, and its state.
 
@@ -1279,7 +1306,8 @@ class RevisionStore:
         :class:`StoreCorruptionWarning` naming the file; the head is then the newest
         revision whose chain is whole.
         """
-        newest = self.newest_number()
+        if newest is None:
+            newest = self.newest_number()
         for rev in range(newest, -1, -1):
             if rev in self._bad:
                 continue

@@ -1075,24 +1075,36 @@ class WeightTable:
             raise ValueError(
                 f"revision {revision.number} changed no weight and no label; nothing to {action}"
             )
-        every = np.arange(len(self))
-        w_ids = None if weight is None else every if weight.ids is None else weight.ids
-        l_ids = None if label is None else every if label.ids is None else label.ids
         before_codes = None
         if label is not None:
             before_codes = self._base_label_codes() if before.labels is None else before.labels
+        # the rows it changed, and the values it wrote; a change that stored every row
+        # changed only the rows that differ from before
+        w_ids = w_vals = l_ids = l_vals = None
+        if weight is not None:
+            if weight.ids is None:
+                w_ids = np.flatnonzero(weight.values != before.weights)
+                w_vals = weight.values[w_ids]
+            else:
+                w_ids, w_vals = weight.ids, weight.values
+        if label is not None:
+            if label.ids is None:
+                l_ids = np.flatnonzero(label.values != before_codes)
+                l_vals = label.values[l_ids]
+            else:
+                l_ids, l_vals = label.ids, label.values
 
         def op(current: np.ndarray) -> tuple[Any, ...]:
             stored = self._stored_codes() if label is not None else None
             moved = np.empty(0, dtype=np.int64)
             culprits: list[int] = []
-            if weight is not None:
-                w_moved = w_ids[current[w_ids] != weight.values]
+            if w_ids is not None:
+                w_moved = w_ids[current[w_ids] != w_vals]
                 if w_moved.size and not force:
                     culprits.append(self._last_change_of(w_moved, after=revision.number) or -1)
                 moved = w_moved
-            if label is not None:
-                l_moved = l_ids[stored[l_ids] != label.values]
+            if l_ids is not None:
+                l_moved = l_ids[stored[l_ids] != l_vals]
                 if l_moved.size and not force:
                     culprits.append(
                         self._last_change_of(l_moved, after=revision.number, field="label") or -1
@@ -1113,12 +1125,12 @@ class WeightTable:
                 )
             ids = np.empty(0, dtype=np.int64)
             old = np.empty(0)
-            if weight is not None:
+            if w_ids is not None:
                 old = before.weights[w_ids]
                 differ = current[w_ids] != old
                 ids, old = w_ids[differ], old[differ]
             labels = None
-            if label is not None:
+            if l_ids is not None:
                 old_codes = before_codes[l_ids]
                 differ = stored[l_ids] != old_codes
                 labels = _LabelEdit(l_ids[differ], old_codes[differ])
@@ -1552,13 +1564,16 @@ class WeightTable:
 
     def _refresh(self) -> bool:
         """Bring the state to the store's newest good revision; True if it moved."""
-        if self._store.newest_number() == self._revision:
+        newest = self._store.newest_number()
+        if newest == self._revision:
             return False
         with self._lock:
-            return self._refresh_locked()
+            return self._refresh_locked(newest)
 
-    def _refresh_locked(self) -> bool:
-        if self._store.newest_number() == self._revision:
+    def _refresh_locked(self, newest: int | None = None) -> bool:
+        if newest is None:
+            newest = self._store.newest_number()
+        if newest == self._revision:
             return False
         known = State(
             self._revision,
@@ -1567,7 +1582,7 @@ class WeightTable:
             self._state.columns,
         )
         try:
-            state = self._store.head_state(self._base_label_codes, known=known)
+            state = self._store.head_state(self._base_label_codes, known=known, newest=newest)
         finally:
             self._state.weights.flags.writeable = False
         moved = state.revision != self._revision
