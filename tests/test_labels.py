@@ -472,3 +472,17 @@ def test_label_and_weight_edits_with_undo_redo_match_a_plain_model(tmp_path_fact
         np.testing.assert_array_equal(t.weights, w)
     reopened = ww.WeightTable.open(store)
     np.testing.assert_array_equal(reopened.label_codes, lab)
+
+
+def test_collect_metrics_on_a_partly_labelled_table(partly):
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(5), size=len(partly))
+    m = ww.collect_metrics(partly, probs, run="r1")
+    unl = partly.label_codes < 0
+    assert m["rows"] == int((~unl).sum())
+    loss = partly.column("r1_loss")
+    assert np.isnan(loss[unl]).all() and np.isfinite(loss[~unl]).all()
+    assert np.isfinite(partly.column("r1_confidence")).all()  # predictions of every row
+    codes = partly.label_codes[~unl]
+    expected = -np.log(probs[~unl][np.arange(codes.size), codes]).mean()
+    assert m["loss"] == pytest.approx(expected)
