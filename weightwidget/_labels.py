@@ -187,27 +187,30 @@ def codes_for(
 
 
 def _typed(given: np.ndarray, kind: str, label: str) -> np.ndarray:
-    """``given`` label values as the label column's type, refusing the wrong kind."""
+    """``given`` label values as the label column's type, refusing the wrong kind.
+
+    Types are checked with pandas' C-level inference; Python only walks the values
+    to name a bad one in the error.
+    """
+    inferred = pd.api.types.infer_dtype(given, skipna=False) if given.dtype == object else ""
     if kind == "O":
-        bad = next((v for v in given if not isinstance(v, str)), None)
-        if bad is not None:
-            raise TypeError(
-                f"label column {label!r} holds text; got the label {bad!r} "
-                f"({type(bad).__name__}); pass it as a string, e.g. {str(bad)!r}"
-            )
-        return given.astype(object)
-    if kind == "b":
-        if given.dtype != bool and not all(isinstance(v, (bool, np.bool_)) for v in given):
-            raise TypeError(f"label column {label!r} holds booleans; got {given[:3].tolist()!r}")
-        return given.astype(bool)
-    if given.dtype.kind not in "iuf" and (
-        given.dtype.kind == "b"
-        or not all(
-            isinstance(v, (int, float, np.integer, np.floating))
-            and not isinstance(v, (bool, np.bool_))
-            for v in given
+        if given.dtype.kind in "US" or inferred == "string":
+            return given.astype(object)
+        bad = next(v for v in given if not isinstance(v, str))
+        raise TypeError(
+            f"label column {label!r} holds text; got the label {bad!r} "
+            f"({type(bad).__name__}); pass it as a string, e.g. {str(bad)!r}"
         )
-    ):
+    if kind == "b":
+        if given.dtype == bool or inferred == "boolean":
+            return given.astype(bool)
+        raise TypeError(f"label column {label!r} holds booleans; got {given[:3].tolist()!r}")
+    numeric = given.dtype.kind in "iuf" or inferred in (
+        "integer",
+        "floating",
+        "mixed-integer-float",
+    )
+    if not numeric:
         bad = next(
             (
                 v
@@ -220,25 +223,23 @@ def _typed(given: np.ndarray, kind: str, label: str) -> np.ndarray:
         raise TypeError(
             f"label column {label!r} holds numbers; got the label {bad!r} ({type(bad).__name__})"
         )
-    try:
-        num = given.astype(np.float64)
-    except OverflowError as exc:
-        raise ValueError(f"label column {label!r}: a label is beyond 64 bits") from exc
+    if kind in "iu" and (given.dtype.kind in "iu" or inferred == "integer"):
+        try:
+            return given.astype(np.int64)  # exact, also for Python ints beyond 2**53
+        except OverflowError as exc:
+            raise ValueError(f"label column {label!r}: a label is beyond 64 bits") from exc
+    num = given.astype(np.float64)
     if not np.isfinite(num).all():
         raise ValueError(
             f"label column {label!r}: labels must be finite numbers; got "
             f"{num[~np.isfinite(num)][0]} (None or NaN makes a row unlabelled)"
         )
     if kind in "iu":
-        if given.dtype.kind in "iu":
-            return given.astype(np.int64)
         whole = np.mod(num, 1) == 0
         if not whole.all():
             raise ValueError(
                 f"label column {label!r} holds whole-number classes; got {float(num[~whole][0])!r}"
             )
-        if given.dtype == object:
-            return np.array([int(v) for v in given], dtype=np.int64)  # exact beyond 2**53
         return num.astype(np.int64)
     return num
 

@@ -959,6 +959,14 @@ class WeightTable:
         rev = _check_revision(rev)
         state = self._state_at(rev)
         target = state.weights
+        if state.labels is not None:
+            then, now = self._added_classes(rev), self._added_classes(self._revision)
+            short, long = sorted((then, now), key=len)
+            if long[: len(short)] != short:  # another line: its codes mean other classes
+                raise ValueError(
+                    f"revision {rev} is not on this table's line of revisions (its classes "
+                    f"{list(then)!r} were added on another branch); revert to an ancestor"
+                )
 
         def op(current: np.ndarray) -> tuple[Any, ...]:
             ids = np.flatnonzero(current != target)
