@@ -152,11 +152,10 @@ def codes_for(
         raise ValueError(f"label values must be one-dimensional; got shape {arr.shape}")
     missing = np.asarray(pd.isna(arr), dtype=bool)
     given = arr[~missing] if missing.any() else arr
-    kind = store_classes.dtype.kind
-    given = _typed(given, kind, label)
     out = np.full(arr.shape[0], -1, dtype=np.int32)
     if not given.size:
         return out, []
+    given = _typed(given, store_classes.dtype.kind, label)
     found = pd.Index(store_classes).get_indexer(given) if len(store_classes) else None
     if found is None:
         found = np.full(given.size, -1, dtype=np.int64)
