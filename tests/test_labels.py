@@ -421,7 +421,8 @@ edits = st.lists(
 )
 
 
-@settings(max_examples=25)
+# a quarter of the profile's examples: each builds a store (ci: 25, thorough: 1250)
+@settings(max_examples=max(10, settings().max_examples // 4))
 @given(edits)
 def test_label_and_weight_edits_with_undo_redo_match_a_plain_model(tmp_path_factory, ops):
     """One session: undo restores exactly the rows of its own edit, redo re-applies them."""
