@@ -487,3 +487,11 @@ def test_collect_metrics_on_a_partly_labelled_table(partly):
     codes = partly.label_codes[~unl]
     expected = -np.log(probs[~unl][np.arange(codes.size), codes]).mean()
     assert m["loss"] == pytest.approx(expected)
+
+
+def test_a_class_another_process_added_is_known_without_latest(animals, store_path):
+    other = ww.WeightTable.open(store_path, session="other")
+    other.set_labels([3], "owl", allow_new_classes=True)
+    animals.set_labels([6], "owl")  # no allow_new_classes: owl is a class by now
+    assert animals.labels[3] == "owl" and animals.labels[6] == "owl"
+    assert animals.classes.tolist() == ["cat", "dog", "owl"]

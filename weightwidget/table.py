@@ -835,7 +835,13 @@ class WeightTable:
                     added = []
             return codes, added
 
-        codes_for(len(resolved[0]), resolved[1])  # refuse bad values before the lock
+        try:  # refuse bad values before the lock
+            codes_for(len(resolved[0]), resolved[1])
+        except ValueError:
+            if self._pinned or not self._refresh():
+                raise
+            self._notify()  # another process may have added the class meanwhile
+            codes_for(len(resolved[0]), resolved[1])
 
         def op(current: np.ndarray) -> tuple[Any, ...]:
             ids, desc = self._resolve_again(where, resolved)
