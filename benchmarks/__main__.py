@@ -23,6 +23,7 @@ from collections.abc import Sequence
 #: Group name -> (title, module). The name is what the command line takes.
 SUITES = {
     "core": ("core (table, store, filters)", "benchmarks.bench_core"),
+    "store": ("store at 10,000 revisions", "benchmarks.bench_store"),
     "samplers": ("samplers", "benchmarks.bench_samplers"),
     "widget": ("widget", "benchmarks.bench_widget"),
     "ingest": ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),

@@ -10,6 +10,7 @@ Examples
     weightwidget revert .weightwidget/digits 2
     weightwidget export .weightwidget/digits -o curated.parquet --where "label != 3"
     weightwidget export .weightwidget/digits --format npy -o weights.npy
+    weightwidget compact .weightwidget/digits
     weightwidget demo
 """
 
@@ -176,6 +177,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    table = _open(args.store)
+    report = table.compact(progress=not args.quiet)
+    print(
+        f"{table.name}: snapshots {report['snapshots_before']} -> {report['snapshots_after']} "
+        f"({report['bytes_before'] / 1e6:,.1f} MB -> {report['bytes_after'] / 1e6:,.1f} MB); "
+        f"every revision unchanged (newest: {table.revision})"
+    )
+    return 0
+
+
 def packaged_notebooks() -> list[str]:
     """Names of the demo notebooks shipped inside the package (wheel installs)."""
     folder = Path(__file__).parent / "notebooks"
@@ -320,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("compact", help="rewrite old snapshots compactly (no revision changes)")
+    p.add_argument("store", metavar="STORE")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compact)
 
     p = sub.add_parser("demo", help="open a demo notebook (default: quickstart) in JupyterLab")
     p.add_argument(

@@ -1465,6 +1465,28 @@ class WeightTable:
         )
         return df
 
+    def compact(self, *, progress: bool = True) -> dict[str, int]:
+        """Rewrite the store's snapshots under the current policy; no revision changes.
+
+        Old stores (and long histories) keep many full-size snapshots; compaction
+        writes compressed ones where they save replay work (dense near the newest
+        revision, log-spaced further back) and removes the rest, plus writes the
+        history chunks ``history()`` reads. Every revision keeps exactly its
+        weights, labels and columns. Safe beside writers in other processes (it
+        holds the writer lock) and against a kill at any point (new snapshots are
+        in place before old ones go). ``weightwidget compact STORE`` does the same.
+
+        Returns
+        -------
+        dict
+            ``snapshots_before``, ``snapshots_after``, ``snapshots_written``,
+            ``bytes_before`` and ``bytes_after`` (of the snapshot files).
+        """
+        self._check_writable()
+        with self._lock:
+            self._store.upgrade()
+            return self._store.compact(self._base_label_codes, progress=progress)
+
     def weights_at(self, rev: int) -> np.ndarray:
         """The weights as they were at revision ``rev`` (a new array)."""
         rev = _check_revision(rev)

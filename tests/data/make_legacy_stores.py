@@ -50,9 +50,31 @@ def legacy_arrays() -> dict[str, np.ndarray]:
     }
 
 
+def long_history() -> None:
+    """A format-1 store with 100 revisions and full-size raw snapshots every 32 (the
+    old policy), for the compaction tests: ``make_legacy_stores.py long``."""
+    import weightwidget as ww
+
+    shutil.rmtree(HERE / "long", ignore_errors=True)
+    n = 3000
+    t = ww.WeightTable.from_arrays(labels=np.arange(n) % 6, store=HERE / "long", name="long")
+    rng = np.random.default_rng(9)
+    for i in range(100):
+        ids = np.sort(rng.choice(n, 20, replace=False))
+        t.set_weights(ids, float(i % 5), message=f"edit {i}")
+        if i == 50:
+            t.scale_weights(None, 2.0, message="double all")
+        if i == 70:
+            t.undo()
+    t.set_columns({"loss": rng.random(n)}, run="r1")
+
+
 def main() -> None:
     import weightwidget as ww
 
+    if sys.argv[1:] == ["long"]:
+        long_history()
+        return
     shutil.rmtree(HERE, ignore_errors=True)
     HERE.mkdir(parents=True)
     t = ww.WeightTable.from_pandas(legacy_frame(), label="label", store=HERE / "frame", name="f")
