@@ -145,13 +145,13 @@ def test_labels_are_normalised_once_into_classes_and_codes():
     assert norm.labels.classes.tolist() == ["a", "b", "c"]
     assert norm.labels.codes.tolist() == [1, 0, 1, 2]
     assert norm.labels.n_missing == 0
-    # the representation reserves -1 for a missing label (refused by constructors for now)
+    # -1 marks a missing label (an unlabelled row)
     classes, codes = _columns.factorize(pd.Categorical(["b", None, "a"]))
     assert classes.tolist() == ["a", "b"] and codes.tolist() == [1, -1, 0]
     classes, codes = _columns.factorize(np.array([2.0, np.nan, 1.0]))
     assert classes.tolist() == [1.0, 2.0] and codes.tolist() == [1, -1, 0]
-    with pytest.raises(ValueError, match="label column 'label' has missing values"):
-        _columns.normalise({"label": ["b", None]}, label="label")
+    norm = _columns.normalise({"label": ["b", None]}, label="label")
+    assert norm.labels.codes.tolist() == [0, -1] and norm.labels.n_missing == 1
 
 
 # ---------------------------------------------------------------- reserved names

@@ -372,11 +372,12 @@ def test_wrong_length_columns(store_path):
         ww.WeightTable.from_arrays(labels=[0, 1, 2], loss=[0.1, 0.2], store=store_path)
 
 
-def test_missing_labels(store_path):
-    with pytest.raises(ValueError, match="missing values \\(first at row 1\\)"):
-        ww.WeightTable.from_arrays(labels=[0.0, np.nan, 1.0], store=store_path)
-    with pytest.raises(ValueError, match="missing values"):
-        ww.WeightTable.from_arrays(labels=["a", None, "b"], store=store_path)
+def test_missing_labels_make_unlabelled_rows(store_path):
+    # (refused before issue 13; tests/test_labels.py covers them in depth)
+    t = ww.WeightTable.from_arrays(labels=[0.0, np.nan, 1.0], store=store_path)
+    assert t.label_codes.tolist() == [0, -1, 1] and t.n_unlabelled == 1
+    t = ww.WeightTable.from_arrays(labels=["a", None, "b"], store=store_path, if_exists="overwrite")
+    assert t.classes.tolist() == ["a", "b"] and t.label_codes.tolist() == [0, -1, 1]
 
 
 def test_reserved_column_names(store_path):

@@ -25,6 +25,7 @@ __all__ = [
     "collect_metrics",
     "find_label_issues",
     "out_of_fold",
+    "read_export",
     "suggest_to_label",
 ]
 
@@ -33,6 +34,7 @@ _LAZY = {
     "collect_metrics": "metrics",
     "find_label_issues": "curation",
     "out_of_fold": "curation",
+    "read_export": "export",
     "suggest_to_label": "curation",
 }
 

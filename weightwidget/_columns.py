@@ -40,6 +40,7 @@ __all__ = [
     "column_kind",
     "decode_base",
     "encode_base_files",
+    "label_encoding",
     "normalise",
 ]
 
@@ -114,7 +115,8 @@ def frame_names(columns: Any) -> list[str]:
 class Labels:
     """A label column normalised once: sorted classes and each row's index into them.
 
-    ``codes`` is -1 where a label is missing (refused today; see ``normalise``).
+    ``codes`` is -1 where a label is missing (the row is unlabelled); ``classes``
+    never holds a missing marker.
     """
 
     classes: np.ndarray
@@ -122,6 +124,7 @@ class Labels:
 
     @property
     def n_missing(self) -> int:
+        """Rows without a label."""
         return int(np.count_nonzero(self.codes < 0))
 
 
@@ -177,50 +180,125 @@ def factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(uniques), small_int(codes)
 
 
+def label_encoding(values: Any) -> Labels:
+    """The :class:`Labels` of a normalised label column (what revision 0 holds).
+
+    A float column whose labelled values are all whole numbers (the float only
+    makes room for NaN, the missing marker) gets integer classes: ``[0, 1, 2]``,
+    not ``[0.0, 1.0, 2.0]``. The codes are :func:`factorize`'s either way.
+    """
+    classes, codes = factorize(values)
+    if (
+        classes.dtype.kind == "f"
+        and bool(np.all(np.mod(classes, 1) == 0))
+        and (classes.size == 0 or float(np.abs(classes).max()) < _INT64_MAX)
+    ):
+        classes = classes.astype(np.int64)
+    return Labels(classes, codes)
+
+
 def label_values(values: Any) -> Any:
     if isinstance(values, pd.Categorical):
         return np.asarray(values.astype(object))
     return values
 
 
-def encode_labels(name: str, values: Any, kind: str) -> tuple[Any, Labels]:
+def _apply_missing_label(name: str, values: Any, kind: str, missing_label: Any) -> Any:
+    """The label column with every ``missing_label`` value turned into a missing one."""
+    if kind == "string":
+        if not isinstance(missing_label, str):
+            raise TypeError(
+                f"label column {name!r} holds text, so missing_label must be a string; got "
+                f"missing_label={missing_label!r} (e.g. missing_label={str(missing_label)!r})"
+            )
+        at = values.categories.get_indexer([missing_label])[0]
+        if at < 0:
+            return values
+        k = len(values.categories)
+        remap = np.arange(-1, k, dtype=np.int64)  # slot 0 for code -1
+        remap[at + 1] = -1
+        remap[at + 2 :] -= 1
+        codes = remap[np.asarray(values.codes, dtype=np.int64) + 1]
+        keep = np.ones(k, dtype=bool)
+        keep[at] = False
+        strings = _arrow_strings(values.categories).filter(keep)
+        return make_categorical(small_int(codes) if codes.size else codes, strings)
+    if kind != "numeric":
+        raise TypeError(
+            f"missing_label works on numeric and text label columns; label column {name!r} "
+            f"is {kind}"
+        )
+    if isinstance(missing_label, (bool, np.bool_)) or not isinstance(
+        missing_label, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(
+            f"label column {name!r} holds numbers, so missing_label must be a number; got "
+            f"missing_label={missing_label!r}"
+        )
+    if np.isnan(missing_label):  # NaN is a missing label anyway
+        return values
+    hit = values == missing_label
+    if not hit.any():
+        return values
+    if values.dtype.kind in "iu":
+        rest = values[~hit]
+        if rest.size and float(np.abs(rest).max()) >= 2**53:
+            raise ValueError(
+                f"label column {name!r} holds integers beyond 2**53, which a column with "
+                "missing labels (float, NaN for missing) cannot hold exactly; convert the "
+                "labels to strings and pass missing_label as a string"
+            )
+    out = values.astype(np.float64)
+    out[hit] = np.nan
+    return out
+
+
+def encode_labels(
+    name: str, values: Any, kind: str, *, missing_label: Any = None
+) -> tuple[Any, Labels]:
     """Check a label column and encode it once as sorted classes + codes.
 
     Returns the (possibly retyped) column and its :class:`Labels`. Missing labels
-    get code -1 and are refused here until unlabelled rows are supported.
+    (None, NaN, ``pd.NA``, or the value ``missing_label``) mark unlabelled rows:
+    they get code -1, a numeric column holds NaN there (it becomes float), a text
+    column code -1 in its Categorical.
     """
     if kind == "image":
         raise ValueError(
             f"label column {name!r} must hold one value per sample; it has shape {np.shape(values)}"
         )
+    if missing_label is not None:
+        values = _apply_missing_label(name, values, kind, missing_label)
+        kind = column_kind(values)
     if kind == "numeric" and values.dtype.kind == "f":
         missing = np.isnan(values)
-        if missing.any():
-            raise ValueError(
-                f"label column {name!r} has missing values (first at row "
-                f"{int(np.argmax(missing))}); fill or drop them"
-            )
         infinite = np.isinf(values)
         if infinite.any():
             first = int(np.argmax(infinite))
             raise ValueError(
                 f"label column {name!r} has infinite values ({values[first]} at row {first}"
                 f"{f', and {int(infinite.sum()) - 1} more' if infinite.sum() > 1 else ''}); "
-                "labels are class ids: map them to finite numbers or strings"
+                "labels are class ids: map them to finite numbers or strings (NaN marks a "
+                "missing label)"
             )
-        if np.all(np.mod(values, 1) == 0) and np.abs(values).max() < _INT64_MAX:
+        labelled = values[~missing] if missing.any() else values
+        if (
+            not missing.any()
+            and np.all(np.mod(labelled, 1) == 0)
+            and (labelled.size == 0 or np.abs(labelled).max() < _INT64_MAX)
+        ):
             values = values.astype(np.int64)
-    labels = Labels(*factorize(values))
-    if labels.n_missing:
-        first = int(np.argmax(labels.codes < 0))
-        raise ValueError(
-            f"label column {name!r} has missing values (first at row {first}); fill or drop them"
-        )
-    return values, labels
+    return values, label_encoding(values)
 
 
 # --------------------------------------------------------------------------- normalising
-def normalise(data: dict[str, Any], *, label: str | None, n_rows: int | None = None) -> Normalised:
+def normalise(
+    data: dict[str, Any],
+    *,
+    label: str | None,
+    n_rows: int | None = None,
+    missing_label: Any = None,
+) -> Normalised:
     """Type every column once and encode the label column.
 
     Parameters
@@ -231,6 +309,8 @@ def normalise(data: dict[str, Any], *, label: str | None, n_rows: int | None = N
         Which column holds the class labels.
     n_rows : int, optional
         The length every column must have (default: the first column's).
+    missing_label : scalar, optional
+        A label value meaning "unlabelled" (e.g. -1), besides None/NaN/``pd.NA``.
 
     Raises
     ------
@@ -263,7 +343,10 @@ def normalise(data: dict[str, Any], *, label: str | None, n_rows: int | None = N
     kinds = {key: kinds[key] for key in data}
     labels = None
     if label is not None:
-        columns[label], labels = encode_labels(label, columns[label], kinds[label])
+        columns[label], labels = encode_labels(
+            label, columns[label], kinds[label], missing_label=missing_label
+        )
+        kinds[label] = column_kind(columns[label])
     return Normalised(columns, kinds, labels)
 
 

@@ -164,8 +164,9 @@ def summary_payload(weights: np.ndarray, weight_sum: float | None = None) -> dic
 
 
 def class_counts(table: WeightTable) -> np.ndarray:
-    """Rows per class (they never change; the caller caches them)."""
-    return np.bincount(table.label_codes, minlength=len(table.classes))
+    """Labelled rows per class (they change only with label edits: a new revision)."""
+    codes = table.label_codes
+    return np.bincount(codes[codes >= 0], minlength=len(table.classes))
 
 
 def classes_payload(
@@ -185,7 +186,8 @@ def classes_payload(
     classes = table.classes
     if counts is None:
         counts = class_counts(table)
-    sums = np.bincount(table.label_codes, weights=table.weights, minlength=len(classes))
+    codes, labelled = table.label_codes, table.label_codes >= 0  # unlabelled rows never train
+    sums = np.bincount(codes[labelled], weights=table.weights[labelled], minlength=len(classes))
     total = float(sums.sum())
     order = np.arange(len(classes))
     if len(classes) > limit:  # keep the biggest classes, in class order

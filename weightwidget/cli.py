@@ -8,7 +8,8 @@ Examples
     weightwidget show .weightwidget/digits --revision 3
     weightwidget diff .weightwidget/digits 2 5
     weightwidget revert .weightwidget/digits 2
-    weightwidget export .weightwidget/digits --format parquet -o weights.parquet
+    weightwidget export .weightwidget/digits -o curated.parquet --where "label != 3"
+    weightwidget export .weightwidget/digits --format npy -o weights.npy
     weightwidget compact .weightwidget/digits
     weightwidget demo
 """
@@ -32,10 +33,30 @@ __all__ = ["main"]
 EXPORT_FORMATS = ("npy", "csv", "parquet")
 
 
-def _open(store: str):
+def _open(store: str, revision: int | None = None):
     from .table import WeightTable
 
-    return WeightTable.open(store, author=os.environ.get("WEIGHTWIDGET_AUTHOR", "cli"))
+    return WeightTable.open(
+        store, revision=revision, author=os.environ.get("WEIGHTWIDGET_AUTHOR", "cli")
+    )
+
+
+def _count(minimum: int, what: str):
+    """An argparse type: an int >= ``minimum``, refused with a message naming ``what``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be {'positive' if minimum == 1 else f'>= {minimum}'}; got {value}"
+            )
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
 
 
 def _print_frame(df: pd.DataFrame) -> None:
@@ -47,9 +68,7 @@ def _print_frame(df: pd.DataFrame) -> None:
 
 def cmd_log(args: argparse.Namespace) -> int:
     table = _open(args.store)
-    hist = table.history()
-    if args.limit:
-        hist = hist.tail(args.limit)
+    hist = table.history(limit=args.limit)
     hist = hist.assign(created=hist["created"].dt.strftime("%Y-%m-%d %H:%M:%S"))
     _print_frame(hist.set_index("revision"))
     print(f"\n{table.name}: {len(table):,} rows, now at revision {table.revision}")
@@ -57,48 +76,43 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    table = _open(args.store)
-    if args.revision is not None and args.revision != table.revision:
-        weights = table.weights_at(args.revision)
-        rev = args.revision
-    else:
-        weights, rev = table.weights, table.revision
-    codes, k = table.label_codes, len(table.classes)
-    counts = np.bincount(codes, minlength=k)
-    included = np.bincount(codes, weights=weights > 0, minlength=k).astype(int)
-    sums = np.bincount(codes, weights=weights, minlength=k)
-    total = sums.sum()
-    if total <= 0:
-        raise ValueError(f"all weights are 0 at revision {rev}: there is no class balance")
-    num = args.num_samples or int(included.sum())
-    df = pd.DataFrame(
-        {
-            "count": counts,
-            "included": included,
-            "weight_sum": sums.round(4),
-            "share": (counts / counts.sum()).round(4),
-            "effective_share": (sums / total).round(4),
-            "expected_draws": (sums / total * num).round(1),
-        },
-        index=pd.Index(table.classes, name=table.label),
-    )
+    table = _open(args.store, args.revision)  # a past revision: its weights and labels
+    balance = table.class_balance(num_samples=args.num_samples)
+    weights = table.weights[table.label_codes >= 0]
+    total = float(weights.sum())
+    unlabelled = balance.attrs["n_unlabelled"]
     print(
-        f"{table.name} at revision {rev}: {len(table):,} rows, {int(included.sum()):,} "
-        f"included, effective sample size {total**2 / float((weights**2).sum()):,.1f}"
+        f"{table.name} at revision {table.revision}: {len(table):,} rows, "
+        f"{int(balance['included'].sum()):,} included"
+        + (f", {unlabelled:,} unlabelled (never trained on)" if unlabelled else "")
+        + f", effective sample size {total**2 / float((weights**2).sum()):,.1f}"
     )
-    _print_frame(df)
+    rounded = balance.round(
+        {"weight_sum": 4, "share": 4, "effective_share": 4, "expected_draws": 1}
+    )
+    _print_frame(rounded)
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     table = _open(args.store)
     d = table.diff(args.a, args.b)
-    b = table.revision if args.b is None else args.b
-    print(f"{len(d):,} rows differ between revision {args.a} and {b}")
-    if len(d):
+    a, b = d.attrs["a"], d.attrs["b"]
+    labels = d.attrs["labels_changed"]
+    print(
+        f"{len(d):,} rows differ between revision {a} and {b}"
+        + (f" ({d.attrs['weights_changed']:,} weights, {labels:,} labels)" if labels else "")
+    )
+    if len(d) and args.limit:
+        shown = d.drop(columns=["label"]) if labels else d.drop(columns=["label_a", "label_b"])
         _print_frame(
-            d.head(args.limit).rename(
-                columns={"weight_a": f"weight@{args.a}", "weight_b": f"weight@{b}"}
+            shown.head(args.limit).rename(
+                columns={
+                    "weight_a": f"weight@{a}",
+                    "weight_b": f"weight@{b}",
+                    "label_a": f"label@{a}",
+                    "label_b": f"label@{b}",
+                }
             )
         )
         if len(d) > args.limit:
@@ -107,29 +121,59 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_revert(args: argparse.Namespace) -> int:
+    from .errors import NothingChangedWarning
+
     table = _open(args.store)
-    rev = table.revert(args.revision, message=args.message)
-    print(f"revision {rev}: {table.history()['message'].iloc[-1]}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NothingChangedWarning)
+        rev = table.revert(args.revision, message=args.message)
+    if any(issubclass(w.category, NothingChangedWarning) for w in caught):
+        print(
+            f"nothing to revert: revision {rev} already has the weights and labels of "
+            f"revision {args.revision}; no revision was committed"
+        )
+        return 0
+    print(f"revision {rev}: {table.history(limit=1)['message'].iloc[-1]}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    table = _open(args.store)
-    weights = table.weights if args.revision is None else table.weights_at(args.revision)
-    out = Path(args.output or f"{table.name}-weights.{args.format}")
+    table = _open(args.store, args.revision)
+    fmt = args.format
+    if fmt is None:
+        suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
+        fmt = suffix if suffix in EXPORT_FORMATS else "parquet"
+    if args.output:
+        out = Path(args.output)
+    else:
+        out = Path(f"{table.name}-{'weights' if fmt == 'npy' else 'curated'}.{fmt}")
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
-    if args.format == "npy":
-        np.save(out, weights, allow_pickle=False)
-    else:
-        df = pd.DataFrame(
-            {"row": np.arange(len(weights)), "label": table.labels, "weight": weights}
-        )
-        if args.format == "csv":
-            df.to_csv(out, index=False)
-        else:
-            df.to_parquet(out, index=False)
-    print(f"wrote {len(weights):,} weights to {out}")
+    if fmt == "npy":
+        if args.where is not None or args.columns is not None or args.include_excluded:
+            raise ValueError(
+                "--format npy writes the whole weight vector (one weight per row, in dataset "
+                "order); --where, --columns and --include-excluded apply to csv and parquet"
+            )
+        np.save(out, table.weights, allow_pickle=False)
+        print(f"wrote {len(table):,} weights of revision {table.revision} to {out}")
+        return 0
+    columns = None
+    if args.columns is not None:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    record = table.export(
+        out,
+        where=args.where,
+        columns=columns,
+        format=fmt,
+        include_excluded=args.include_excluded,
+    )
+    skipped = len(table) - record["rows"]
+    print(
+        f"wrote {record['rows']:,} rows of revision {table.revision} to {out}"
+        + (f" ({skipped:,} rows left out)" if skipped else "")
+        + (f"; provenance in {out.name}.json" if fmt == "csv" else "")
+    )
     return 0
 
 
@@ -144,16 +188,28 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_notebook(folder: Path) -> Path:
-    """The quickstart notebook in ``folder``: the repository's, or the packaged copy."""
-    target = folder / "quickstart.ipynb"
+def packaged_notebooks() -> list[str]:
+    """Names of the demo notebooks shipped inside the package (wheel installs)."""
+    folder = Path(__file__).parent / "notebooks"
+    return sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+
+
+def _demo_notebook(folder: Path, name: str = "quickstart") -> Path:
+    """Notebook ``name`` in ``folder``: the repository's, or a copy of the packaged one."""
+    target = folder / f"{name}.ipynb"
     if target.exists():
         return target
-    packaged = Path(__file__).parent / "notebooks" / "quickstart.ipynb"
+    packaged = Path(__file__).parent / "notebooks" / f"{name}.ipynb"
     if not packaged.exists():
+        shipped = packaged_notebooks()
         raise FileNotFoundError(
-            f"no quickstart.ipynb in {folder} and none packaged with weightwidget; run from "
-            "the repository (scripts/demo) or pass --dir to a folder that has it"
+            f"no {name}.ipynb in {folder} and none packaged with weightwidget"
+            + (
+                f" (packaged: {', '.join(shipped)})"
+                if shipped
+                else "; run from the repository (scripts/demo) or pass --dir to a folder "
+                "that has it"
+            )
         )
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(packaged, target)
@@ -162,7 +218,7 @@ def _demo_notebook(folder: Path) -> Path:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     folder = Path(args.dir).resolve()
-    notebook = _demo_notebook(folder)
+    notebook = _demo_notebook(folder, args.notebook.removesuffix(".ipynb"))
     cmd = [
         sys.executable,
         "-m",
@@ -173,7 +229,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     if args.no_browser:
         cmd.append("--no-browser")
-    if os.geteuid() == 0:
+    if getattr(os, "geteuid", lambda: 1)() == 0:
         cmd.append("--ServerApp.allow_root=True")
     print(f"opening {notebook} in JupyterLab (Ctrl-C stops it)", flush=True)
     if args.dry_run:
@@ -193,21 +249,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("log", help="list the revisions of a store")
     p.add_argument("store", metavar="STORE")
-    p.add_argument("--limit", type=int, default=0, help="only the last N revisions")
+    p.add_argument(
+        "--limit",
+        type=_count(1, "--limit"),
+        default=None,
+        help="only the last N revisions (N >= 1; default: all)",
+    )
     p.set_defaults(func=cmd_log)
 
     p = sub.add_parser("show", help="class balance table, now or at a revision")
     p.add_argument("store", metavar="STORE")
-    p.add_argument("--revision", "-r", type=int, default=None, help="revision to show")
+    p.add_argument(
+        "--revision", "-r", type=_count(0, "--revision"), default=None, help="revision to show"
+    )
     p.add_argument(
         "--num-samples",
-        type=int,
+        type=_count(1, "--num-samples"),
         default=None,
-        help="draws per epoch for expected_draws (default: included rows)",
+        help="draws per epoch for expected_draws (N >= 1; default: included labelled rows)",
     )
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("diff", help="rows whose weight differs between two revisions")
+    p = sub.add_parser("diff", help="rows whose weight or label differs between two revisions")
     p.add_argument("store", metavar="STORE")
     p.add_argument("a", type=int, metavar="A", help="first revision")
     p.add_argument(
@@ -218,20 +281,55 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="B",
         help="second revision (default: the newest)",
     )
-    p.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    p.add_argument(
+        "--limit",
+        type=_count(0, "--limit"),
+        default=50,
+        help="rows to print (default 50; 0 prints only the count)",
+    )
     p.set_defaults(func=cmd_diff)
 
-    p = sub.add_parser("revert", help="restore a revision's weights as a new revision")
+    p = sub.add_parser("revert", help="restore a revision's weights and labels as a new revision")
     p.add_argument("store", metavar="STORE")
     p.add_argument("revision", type=int, metavar="REV")
     p.add_argument("--message", "-m", default=None, help="revision message")
     p.set_defaults(func=cmd_revert)
 
-    p = sub.add_parser("export", help="write the weights to a file")
+    p = sub.add_parser(
+        "export",
+        help="write the curated rows (parquet, csv) or the weight vector (npy) to a file",
+        description=(
+            "csv and parquet: the rows that train (weight > 0 and labelled, or every row "
+            "with --include-excluded) with row id, label, weight and data columns, and the "
+            "table name, revision and store in the file's metadata (parquet) or in "
+            "<file>.json (csv), as WeightTable.export writes them. npy: the whole weight "
+            "vector in dataset order."
+        ),
+    )
     p.add_argument("store", metavar="STORE")
-    p.add_argument("--format", "-f", choices=EXPORT_FORMATS, default="npy")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=EXPORT_FORMATS,
+        default=None,
+        help="default: from the --output suffix, else parquet",
+    )
     p.add_argument("--output", "-o", default=None, help="file to write")
-    p.add_argument("--revision", "-r", type=int, default=None, help="default: newest")
+    p.add_argument(
+        "--revision", "-r", type=_count(0, "--revision"), default=None, help="default: newest"
+    )
+    p.add_argument("--where", "-w", default=None, help="a filter: only the rows it matches")
+    p.add_argument(
+        "--columns",
+        "-c",
+        default=None,
+        help="comma-separated data columns (default: all but images; '' for none)",
+    )
+    p.add_argument(
+        "--include-excluded",
+        action="store_true",
+        help="also write rows with weight 0 and unlabelled rows",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_export)
 
@@ -240,7 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compact)
 
-    p = sub.add_parser("demo", help="open the quickstart notebook in JupyterLab")
+    p = sub.add_parser("demo", help="open a demo notebook (default: quickstart) in JupyterLab")
+    p.add_argument(
+        "notebook",
+        nargs="?",
+        default="quickstart",
+        metavar="NOTEBOOK",
+        help="which demo: quickstart (default), tensorflow, ... (shipped with the package)",
+    )
     p.add_argument(
         "--dir",
         default="notebooks" if Path("notebooks").is_dir() else ".",

@@ -162,7 +162,9 @@ def collect_metrics(
         still stored) and they are not counted in ``rows`` nor in the unweighted
         aggregates. (They add nothing to the weighted aggregates either way,
         but they count in ``n`` for ``loss_reduction="sum_over_batch_size"``
-        when kept.)
+        when kept.) Unlabelled rows (``label_codes == -1``) are never counted:
+        their ``{run}_loss`` and ``{run}_correct`` are NaN, their prediction and
+        confidence are stored (what ``suggest_to_label`` ranks).
     loss_reduction : {"weighted_mean", "sum_over_batch_size"}, default="weighted_mean"
         How ``"loss"`` is reduced (see the module notes): ``sum(w * l) /
         sum(w)``, or Keras 3's ``sum(w * l) / n`` over the ``n`` counted rows.
@@ -207,18 +209,23 @@ def collect_metrics(
         row = int(np.flatnonzero(~np.isfinite(pred).all(axis=1))[0])
         raise ValueError(f"predictions must be finite; row {row} holds NaN or inf")
     codes = _codes_for(table, labels)
+    labelled = codes >= 0  # an unlabelled row (code -1) has a prediction, no loss
     logp, kind = _log_probabilities(pred)
     rows = np.arange(n)
-    loss = -logp[rows, codes]
+    loss = -logp[rows, codes if labelled.all() else np.where(labelled, codes, 0)]
     pred_code = logp.argmax(axis=1)
     confidence = np.exp(logp[rows, pred_code])
     correct = (pred_code == codes).astype(np.float64)
+    if not labelled.all():
+        loss[~labelled] = np.nan
+        correct[~labelled] = np.nan
 
     weights = np.asarray(table.weights, dtype=np.float64)
     counted = weights > 0 if exclude_zero_weights else np.ones(n, dtype=bool)
     if exclude_zero_weights:
         for arr in (loss, confidence, correct):
             arr[~counted] = np.nan
+    counted &= labelled
     w = weights[counted]
     wsum = float(w.sum())
     lc, cc, kc = loss[counted], correct[counted], codes[counted]

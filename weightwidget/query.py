@@ -1429,7 +1429,7 @@ def class_aggregates(
     Parameters
     ----------
     codes : ndarray of int
-        Class index of each row.
+        Class index of each row; rows with a negative code (unlabelled) are left out.
     n_classes : int
         Number of classes.
     weights : ndarray of float64
@@ -1444,6 +1444,8 @@ def class_aggregates(
     """
     if mask is not None:
         codes, weights = codes[mask], weights[mask]
+    if codes.size and int(codes.min()) < 0:
+        codes, weights = codes[codes >= 0], weights[codes >= 0]
     counts = np.bincount(codes, minlength=n_classes)
     included = np.bincount(codes, weights=(weights > 0), minlength=n_classes).astype(np.int64)
     sums = np.bincount(codes, weights=weights, minlength=n_classes)

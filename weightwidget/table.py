@@ -19,18 +19,20 @@ import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from . import _columns, query
+from . import _columns, _labels, query
 from ._checks import (
     check_choice,
     check_length,
     check_weight_total,
     check_weight_values,
+    did_you_mean,
     unknown_column_message,
 )
 from ._sources import torch_labels
@@ -120,8 +122,13 @@ class WeightTable:
         self._loaded_columns: set[int] = set()  # column revisions merged into _columns
         self._legacy_runs: list[dict[str, Any]] = []
         self._columns_version = 0
-        self._classes: np.ndarray | None = None
-        self._codes: np.ndarray | None = None
+        # labels: revision 0's encoding (set by _build, else computed once from the
+        # base column), the classes added along each revision's chain, and the
+        # view of the current labels (see _labels; rebuilt when they change)
+        self._base_labels: _columns.Labels | None = None
+        self._added: dict[int, tuple[Any, ...]] = {}
+        self._label_view: _labels.LabelView | None = None
+        self._label_column: Any = None
 
     @property
     def _weights(self) -> np.ndarray:
@@ -141,9 +148,11 @@ class WeightTable:
         name: str | None = None,
         store: str | os.PathLike[str] | None = None,
         weights: str | None = None,
+        missing_label: Any = None,
         if_exists: str = "reuse",
         author: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        **unknown: Any,
     ) -> WeightTable:
         """Build a table from a DataFrame; every other column becomes a table column.
 
@@ -152,7 +161,11 @@ class WeightTable:
         df : pandas.DataFrame
             One row per sample, in dataset order.
         label : str
-            Name of the class-label column (ints, strings or categories).
+            Name of the class-label column (ints, strings or categories). Missing
+            values (None, NaN, ``pd.NA``) mark unlabelled rows: they are never
+            drawn by samplers, weigh 0 in ``sample_weight``, are left out of tf
+            datasets and of :meth:`class_balance`, whatever their stored weight.
+            Label them later with :meth:`set_labels`.
         name : str, optional
             Name of the table; the default store is ``.weightwidget/<name>`` in the
             working directory. Without a name the data's fingerprint names it.
@@ -160,6 +173,9 @@ class WeightTable:
             Folder path or fsspec URL (``memory://x``, ``s3://bucket/x``) of the store.
         weights : str, optional
             A column holding starting weights (default: all 1.0).
+        missing_label : scalar, optional
+            A label value that also means "unlabelled", e.g. ``-1`` or ``"?"``
+            (a numeric label column then holds NaN there).
         if_exists : {"reuse", "overwrite", "error"}, default="reuse"
             When the store exists: ``reuse`` reopens it and keeps its curated
             weights (the data must be the same), ``overwrite`` starts afresh,
@@ -171,6 +187,8 @@ class WeightTable:
             Options of the fsspec filesystem of a URL ``store``, e.g. ``{"key": ...,
             "secret": ..., "endpoint_url": ...}`` for S3 (default: the usual
             environment variables, ``AWS_ACCESS_KEY_ID`` and so on).
+        **unknown
+            Refused with a hint: ``table_name=`` (3LC's spelling) is ``name=`` here.
 
         Returns
         -------
@@ -179,10 +197,13 @@ class WeightTable:
         Raises
         ------
         ValueError
-            Unknown label column, missing labels, an empty frame, bad weights.
+            Unknown label column, an empty frame, bad weights.
+        TypeError
+            An unknown keyword (with the one meant, e.g. ``name=`` for ``table_name=``).
         StoreMismatchError
             The store holds different data under this name; the message says what differs.
         """
+        _refuse_options(unknown, "from_pandas")
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_pandas expects a pandas DataFrame; got {type(df).__name__}")
         names = _columns.frame_names(df.columns)
@@ -209,6 +230,7 @@ class WeightTable:
             author=author,
             source="pandas DataFrame",
             storage_options=storage_options,
+            missing_label=missing_label,
         )
 
     @classmethod
@@ -219,6 +241,7 @@ class WeightTable:
         name: str | None = None,
         store: str | os.PathLike[str] | None = None,
         weights: Any = None,
+        missing_label: Any = None,
         if_exists: str = "reuse",
         author: str | None = None,
         storage_options: dict[str, Any] | None = None,
@@ -229,8 +252,8 @@ class WeightTable:
         Parameters
         ----------
         labels : array-like of shape (n_samples,)
-            Class labels (ints or strings).
-        name, store, if_exists, author, storage_options
+            Class labels (ints or strings); None or NaN where a row is unlabelled.
+        name, store, missing_label, if_exists, author, storage_options
             As in :meth:`from_pandas`.
         weights : array-like of shape (n_samples,), optional
             Starting weights (default: all 1.0).
@@ -253,6 +276,7 @@ class WeightTable:
             author=author,
             source="arrays",
             storage_options=storage_options,
+            missing_label=missing_label,
         )
 
     @classmethod
@@ -263,6 +287,7 @@ class WeightTable:
         name: str | None = None,
         store: str | os.PathLike[str] | None = None,
         label_fn: Callable[[Any], Any] | None = None,
+        missing_label: Any = None,
         if_exists: str = "reuse",
         author: str | None = None,
         progress: bool = True,
@@ -284,6 +309,9 @@ class WeightTable:
             Label of one item, e.g. ``lambda item: item["y"]``.
         progress : bool, default=True
             Show a tqdm progress bar while iterating.
+        missing_label : scalar, optional
+            A label value meaning "unlabelled", e.g. ``-1`` (torchvision's STL10
+            marks its unlabelled split so).
         name, store, if_exists, author, storage_options, **columns
             As in :meth:`from_arrays`.
 
@@ -304,6 +332,7 @@ class WeightTable:
             author=author,
             source=f"torch dataset {type(dataset).__name__}",
             storage_options=storage_options,
+            missing_label=missing_label,
         )
 
     @classmethod
@@ -369,11 +398,15 @@ class WeightTable:
         *,
         session: str | None = None,
         revision: int | None = None,
+        base_labels: _columns.Labels | None = None,
     ) -> WeightTable:
         label = meta["label"]
+        encoded: list[_columns.Labels] = [] if base_labels is None else [base_labels]
 
         def base_labels() -> np.ndarray:
-            return _columns.factorize(columns[label])[1].astype(np.int32)
+            if not encoded:
+                encoded.append(_columns.label_encoding(columns[label]))
+            return encoded[0].codes.astype(np.int32)
 
         if revision is None:
             state = st.head_state(base_labels)
@@ -388,6 +421,9 @@ class WeightTable:
             session=session,
             pinned=revision is not None,
         )
+        if encoded:
+            table._base_labels = encoded[0]
+        table._sync_labels()
         if meta.get("format_version", 1) < 2 or meta.get("legacy_columns"):
             table._load_legacy_columns()
         table._load_columns()
@@ -406,6 +442,7 @@ class WeightTable:
         author: str | None,
         source: str,
         storage_options: dict[str, Any] | None = None,
+        missing_label: Any = None,
     ) -> WeightTable:
         check_choice(if_exists, IF_EXISTS, what="if_exists")
         if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
@@ -413,7 +450,7 @@ class WeightTable:
                 f"name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter "
                 f"or digit); got name={name!r}"
             )
-        norm = _columns.normalise(data, label=label)
+        norm = _columns.normalise(data, label=label, missing_label=missing_label)
         columns, kinds, labels = norm.columns, norm.kinds, norm.labels
         assert labels is not None
         n = len(labels.codes)
@@ -451,8 +488,7 @@ class WeightTable:
                         "Pass if_exists='overwrite' to replace it, or another name= / store="
                     )
                 logger.info("reopening %s at its latest revision", st.url)
-                table = cls._from_store(st, columns, meta, author)
-                table._classes, table._codes = labels.classes, labels.codes
+                table = cls._from_store(st, columns, meta, author, base_labels=labels)
                 return table
             st.destroy()
             st = RevisionStore(url, storage_options=storage_options)
@@ -472,7 +508,8 @@ class WeightTable:
         header = {
             "created": time.time(),
             "author": _author(author),
-            "message": f"created from {source} ({n:,} rows, {len(labels.classes)} classes)",
+            "message": f"created from {source} ({n:,} rows, {len(labels.classes)} classes"
+            + (f", {labels.n_missing:,} unlabelled)" if labels.n_missing else ")"),
             "rows_changed": n,
             "action": "create",
         }
@@ -493,9 +530,7 @@ class WeightTable:
                     f"another process created the store at {st.url} meanwhile with different "
                     f"data: {_columns.describe_mismatch(meta, columns, hashes, label)}"
                 )
-            table = cls._from_store(st, columns, meta, author)
-            table._classes, table._codes = labels.classes, labels.codes
-            return table
+            return cls._from_store(st, columns, meta, author, base_labels=labels)
         table = cls(
             store=st,
             columns=columns,
@@ -503,7 +538,7 @@ class WeightTable:
             state=State(0, initial_w),
             author=_author(author),
         )
-        table._classes, table._codes = labels.classes, labels.codes
+        table._base_labels = labels
         return table
 
     # ------------------------------------------------------------------ properties
@@ -558,6 +593,8 @@ class WeightTable:
             return self._rows()
         if name not in self._columns:
             raise KeyError(unknown_column_message(name, [*self._columns, *RESERVED]))
+        if name == self._label:
+            return self._current_label_column()
         return self._columns[name]
 
     def column_kind(self, name: str) -> str:
@@ -566,36 +603,59 @@ class WeightTable:
 
     @property
     def labels(self) -> np.ndarray:
-        """Class label of each sample, in dataset order."""
-        return np.asarray(_columns.label_values(self._columns[self._label]))
+        """Class label of each sample at the current revision, in dataset order.
+
+        NaN where a row is unlabelled (a numeric label column is then float).
+        """
+        return np.asarray(_columns.label_values(self._current_label_column()))
 
     @property
     def classes(self) -> np.ndarray:
-        """Sorted distinct class labels."""
-        self._factorize_labels()
-        assert self._classes is not None
-        return self._classes
+        """The class labels, sorted; never a missing marker.
+
+        The classes of the label column as ingested, plus those added by
+        :meth:`set_labels` (``allow_new_classes=True``) up to this revision. A
+        class stays listed when no row holds it any more, so per-class arrays keep
+        their length across label edits; adding a class shifts the index of the
+        classes after it (see :attr:`label_codes`).
+        """
+        return self._labels_view().classes
 
     @property
     def label_codes(self) -> np.ndarray:
-        """Index into :attr:`classes` of each sample's label."""
-        self._factorize_labels()
-        assert self._codes is not None
-        return self._codes
+        """Index into :attr:`classes` of each sample's label; -1 where unlabelled.
+
+        Read-only. Changes with label edits; after a class is added, the codes
+        of the classes sorted after it are one higher.
+        """
+        return self._labels_view().codes
+
+    @property
+    def n_unlabelled(self) -> int:
+        """Rows without a label (``label_codes == -1``): never trained on."""
+        return self._labels_view().n_unlabelled
+
+    @property
+    def n_labelled(self) -> int:
+        """Rows with a label."""
+        return len(self) - self.n_unlabelled
 
     @property
     def df(self) -> pd.DataFrame:
         """A DataFrame of the columns plus the current ``weight`` (index: row id)."""
         data: dict[str, Any] = {}
-        for key, values in self._columns.items():
+        for key in self._columns:
+            values = self.column(key)
             data[key] = list(values) if query.column_kind(values) == "image" else values
         data["weight"] = self._weights
         return pd.DataFrame(data, index=pd.RangeIndex(len(self), name="row"))
 
     def __repr__(self) -> str:
+        unlabelled = self.n_unlabelled
         return (
-            f"<WeightTable {self.name!r}: {len(self):,} rows, {len(self.classes)} classes, "
-            f"revision {self._revision}, store {self._store.url}>"
+            f"<WeightTable {self.name!r}: {len(self):,} rows"
+            + (f" ({unlabelled:,} unlabelled)" if unlabelled else "")
+            + f", {len(self.classes)} classes, revision {self._revision}, store {self._store.url}>"
         )
 
     # ------------------------------------------------------------------ selection
@@ -724,6 +784,96 @@ class WeightTable:
 
         return self._commit(op, message, action="scale")
 
+    def set_labels(
+        self,
+        where: Where,
+        value: Any,
+        message: str | None = None,
+        *,
+        allow_new_classes: bool = False,
+    ) -> int:
+        """Set the label of the selected rows; one new revision, like a weight edit.
+
+        Label edits share everything weight edits have: :meth:`history`,
+        :meth:`diff`, :meth:`undo` / :meth:`redo` (selective: undo takes back this
+        session's last edit and refuses if a later revision changed those rows'
+        labels), :meth:`revert`, other processes (:meth:`latest`, :meth:`open`) and
+        live samplers, which follow them from their next epoch.
+
+        Parameters
+        ----------
+        where : str, array-like of bool, array-like of int, slice or None
+            Which rows (see :meth:`mask`).
+        value : scalar or array-like
+            A class (``3``, ``"cat"``), or None / NaN to make the rows unlabelled;
+            or one value per selected row (in the order of :meth:`set_weights`).
+        message : str, optional
+            Revision message; generated when omitted, e.g.
+            ``"set label=3 where label is missing and r1_confidence > 0.9 (40 rows)"``.
+        allow_new_classes : bool, default=False
+            Accept values that are not classes yet. They are added to
+            :attr:`classes` (kept sorted: the codes of the classes after a new one
+            move up by one in :attr:`label_codes`) and recorded in this revision,
+            so reopening the store, or opening any later revision, lists them.
+
+        Returns
+        -------
+        int
+            The new revision.
+
+        Raises
+        ------
+        ValueError
+            A value that is not a class (without ``allow_new_classes``), a value
+            array of the wrong length, a malformed filter, row ids out of range.
+        TypeError
+            A value of the wrong kind: text for a numeric label column or a
+            number for a text one.
+        """
+        per_row = np.ndim(value) > 0
+        if not isinstance(allow_new_classes, bool):
+            raise TypeError(f"allow_new_classes must be True or False; got {allow_new_classes!r}")
+        values = _label_array(value, per_row)
+        resolved = self._resolve(where)  # validate before taking the lock
+        label = self._label
+
+        def codes_for(n: int, desc: str) -> tuple[np.ndarray, list[Any]]:
+            if per_row:
+                check_length(values, n, what="value", hint=f" (one per selected row: {desc})")
+            store_classes = self._labels_view().store_classes
+            codes, added = _labels.codes_for(
+                values, store_classes, label=label, allow_new_classes=allow_new_classes
+            )
+            if not per_row:
+                codes = np.full(n, codes[0], dtype=np.int32)
+                if n == 0:
+                    added = []
+            return codes, added
+
+        try:  # refuse bad values before the lock
+            codes_for(len(resolved[0]), resolved[1])
+        except ValueError:
+            if self._pinned or not self._refresh():
+                raise
+            self._notify()  # another process may have added the class meanwhile
+            codes_for(len(resolved[0]), resolved[1])
+
+        def op(current: np.ndarray) -> tuple[Any, ...]:
+            ids, desc = self._resolve_again(where, resolved)
+            codes, added = codes_for(len(ids), desc)
+            shown = "per-row values" if per_row else _label_text(values[0])
+            new = f" (new {'class' if len(added) == 1 else 'classes'} " + (
+                ", ".join(map(repr, added)) + ")" if added else ""
+            )
+            return (
+                np.empty(0, dtype=np.int64),
+                np.empty(0),
+                f"set {label}={shown} {desc} ({len(ids):,} rows){new if added else ''}",
+                _LabelEdit(ids, codes, tuple(added)),
+            )
+
+        return self._commit(op, message, action="labels")
+
     def balance(
         self,
         strategy: str = "inverse_frequency",
@@ -736,7 +886,8 @@ class WeightTable:
 
         Class counts are taken over the included rows (weight > 0) that ``where``
         selects; those rows get the class weight of the strategy and rows at
-        weight 0 stay excluded.
+        weight 0 stay excluded. Unlabelled rows are left as they are (they never
+        train, whatever their weight).
 
         Parameters
         ----------
@@ -762,20 +913,28 @@ class WeightTable:
         if not (0.0 <= beta < 1.0):
             raise ValueError(f"beta must be in [0, 1); got beta={beta!r}")
         resolved = self._resolve(where)
-        codes = self.label_codes
-        k = len(self.classes)
 
         def op(current: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, str]:
+            codes = self.label_codes  # the newest labels: op runs after a refresh
+            k = len(self.classes)
             if where is None:  # whole-table path: full-length arrays, fewer temporaries
                 keep = current > 0  # existing zeros stay excluded
-                counts = np.bincount(codes, weights=keep, minlength=k)
+                safe = codes
+                unlabelled = codes < 0
+                has_unlabelled = bool(unlabelled.any())
+                if has_unlabelled:  # left as they are: out of the counts, weight kept
+                    keep &= ~unlabelled
+                    safe = np.where(unlabelled, 0, codes)
+                counts = np.bincount(safe, weights=keep, minlength=k)
                 if not counts.any():
                     raise ValueError(
-                        "nothing to balance: every row has weight 0; include some rows first, "
-                        "e.g. set_weights(None, 1)"
+                        "nothing to balance: every labelled row has weight 0; include some "
+                        "rows first, e.g. set_weights(None, 1)"
                     )
-                new = class_weights(counts, strategy, beta=beta)[codes]
+                new = class_weights(counts, strategy, beta=beta)[safe]
                 np.multiply(new, keep, out=new)
+                if has_unlabelled:
+                    new[unlabelled] = current[unlabelled]
                 return (
                     None,
                     new,
@@ -785,11 +944,11 @@ class WeightTable:
                     ),
                 )
             ids, desc = self._resolve_again(where, resolved)
-            ids = ids[current[ids] > 0]  # existing zeros stay excluded
+            ids = ids[(current[ids] > 0) & (codes[ids] >= 0)]  # zeros stay excluded
             if len(ids) == 0:
                 raise ValueError(
-                    f"nothing to balance: every row {desc} has weight 0; include some rows "
-                    "first, e.g. set_weights(where, 1)"
+                    f"nothing to balance: every labelled row {desc} has weight 0; include "
+                    "some rows first, e.g. set_weights(where, 1)"
                 )
             row_codes = codes[ids]
             cw = class_weights(np.bincount(row_codes, minlength=k), strategy, beta=beta)
@@ -808,7 +967,8 @@ class WeightTable:
         A whole-table restore, as one new revision: every row whose weight or label
         differs from revision ``rev`` gets that revision's value back, whoever changed
         it since, other processes included. To take back only your own last edit,
-        use :meth:`undo`. Added columns (metrics) are kept.
+        use :meth:`undo`. Added columns (metrics) are kept, and so are classes added
+        since ``rev`` (listed in :attr:`classes`, with no rows unless relabelled).
 
         Returns
         -------
@@ -818,11 +978,26 @@ class WeightTable:
             already has the current weights (nothing is committed then).
         """
         rev = _check_revision(rev)
-        target = self.weights_at(rev)
+        state = self._state_at(rev)
+        target = state.weights
+        if state.labels is not None:
+            then, now = self._added_classes(rev), self._added_classes(self._revision)
+            short, long = sorted((then, now), key=len)
+            if long[: len(short)] != short:  # another line: its codes mean other classes
+                raise ValueError(
+                    f"revision {rev} is not on this table's line of revisions (its classes "
+                    f"{list(then)!r} were added on another branch); revert to an ancestor"
+                )
 
-        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        def op(current: np.ndarray) -> tuple[Any, ...]:
             ids = np.flatnonzero(current != target)
-            return ids, target[ids], f"revert to revision {rev} ({len(ids):,} rows)"
+            labels = None
+            if state.labels is not None or self._state.labels is not None:
+                codes = self._base_label_codes() if state.labels is None else state.labels
+                rows = np.flatnonzero(self._stored_codes() != codes)
+                labels = _LabelEdit(rows, codes[rows])
+            n = len(ids) if labels is None else int(np.union1d(ids, labels.ids).size)
+            return ids, target[ids], f"revert to revision {rev} ({n:,} rows)", labels
 
         return self._commit(
             op, message, action="revert", extra={"restores": rev}, skip_if_unchanged=True
@@ -923,20 +1098,50 @@ class WeightTable:
         Refuses (unless ``force``) when a later revision changed any of those rows,
         that is when their current values are no longer the ones ``revision`` wrote.
         """
-        change = revision.change("weight")
-        if change is None:
-            raise ValueError(f"revision {revision.number} changed no weight; nothing to undo")
-        if change.ids is None:  # stored every weight: the rows it changed differ from before
-            ids = np.flatnonzero(change.values != before.weights)
-            values = change.values[ids]
-        else:
-            ids, values = change.ids, change.values
+        weight = revision.change("weight")
+        label = revision.change("label")
+        if weight is None and label is None:
+            raise ValueError(
+                f"revision {revision.number} changed no weight and no label; nothing to {action}"
+            )
+        before_codes = None
+        if label is not None:
+            before_codes = self._base_label_codes() if before.labels is None else before.labels
+        # the rows it changed, and the values it wrote; a change that stored every row
+        # changed only the rows that differ from before
+        w_ids = w_vals = l_ids = l_vals = None
+        if weight is not None:
+            if weight.ids is None:
+                w_ids = np.flatnonzero(weight.values != before.weights)
+                w_vals = weight.values[w_ids]
+            else:
+                w_ids, w_vals = weight.ids, weight.values
+        if label is not None:
+            if label.ids is None:
+                l_ids = np.flatnonzero(label.values != before_codes)
+                l_vals = label.values[l_ids]
+            else:
+                l_ids, l_vals = label.ids, label.values
 
-        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-            moved = ids[current[ids] != values]
+        def op(current: np.ndarray) -> tuple[Any, ...]:
+            stored = self._stored_codes() if label is not None else None
+            moved = np.empty(0, dtype=np.int64)
+            culprits: list[int] = []
+            if w_ids is not None:
+                w_moved = w_ids[current[w_ids] != w_vals]
+                if w_moved.size and not force:
+                    culprits.append(self._last_change_of(w_moved, after=revision.number) or -1)
+                moved = w_moved
+            if l_ids is not None:
+                l_moved = l_ids[stored[l_ids] != l_vals]
+                if l_moved.size and not force:
+                    culprits.append(
+                        self._last_change_of(l_moved, after=revision.number, field="label") or -1
+                    )
+                moved = np.union1d(moved, l_moved)
             if moved.size and not force:
-                culprit = self._last_change_of(moved, after=revision.number)
-                head = self._store.header(culprit) if culprit is not None else {}
+                culprit = max(culprits)
+                head = self._store.header(culprit) if culprit >= 0 else {}
                 shown = ", ".join(map(str, moved[:10].tolist()))
                 more = f" and {moved.size - 10:,} more" if moved.size > 10 else ""
                 raise UndoConflictError(
@@ -944,23 +1149,33 @@ class WeightTable:
                     f"({revision.header.get('message', '')!r}): rows {shown}{more} were "
                     f"changed since by revision {culprit} ({head.get('author', '?')}: "
                     f"{head.get('message', '')!r}); pass force=True to {action} anyway",
-                    revision=-1 if culprit is None else culprit,
+                    revision=culprit,
                     rows=moved[:10].tolist(),
                 )
-            old = before.weights[ids]
-            differ = current[ids] != old
-            return ids[differ], old[differ], f"{words} ({int(differ.sum()):,} rows)"
+            ids = np.empty(0, dtype=np.int64)
+            old = np.empty(0)
+            if w_ids is not None:
+                old = before.weights[w_ids]
+                differ = current[w_ids] != old
+                ids, old = w_ids[differ], old[differ]
+            labels = None
+            if l_ids is not None:
+                old_codes = before_codes[l_ids]
+                differ = stored[l_ids] != old_codes
+                labels = _LabelEdit(l_ids[differ], old_codes[differ])
+            n = ids.size if labels is None else int(np.union1d(ids, labels.ids).size)
+            return ids, old, f"{words} ({n:,} rows)", labels
 
         return self._commit(op, None, action=action, extra=extra, skip_if_unchanged=True)
 
-    def _last_change_of(self, rows: np.ndarray, *, after: int) -> int | None:
-        """The newest revision after ``after`` that changed any of ``rows``."""
+    def _last_change_of(self, rows: np.ndarray, *, after: int, field: str = "weight") -> int | None:
+        """The newest revision after ``after`` that changed ``field`` of any of ``rows``."""
         for rev in range(self._revision, after, -1):
             try:
                 revision = self._store.read_revision(rev)
             except StoreCorruptedError:
                 continue
-            change = revision.change("weight")
+            change = revision.change(field)
             if change is not None and (change.ids is None or np.isin(rows, change.ids).any()):
                 return rev
         return None
@@ -1033,7 +1248,7 @@ class WeightTable:
 
     def _commit(
         self,
-        op: Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray, str]],
+        op: Callable[[np.ndarray], tuple[Any, ...]],
         message: str | None,
         *,
         action: str,
@@ -1043,10 +1258,14 @@ class WeightTable:
     ) -> int:
         """Apply ``op`` to the newest weights and commit the result as one revision.
 
+        ``op(weights)`` returns ``(ids, values, message)``: new weights for rows
+        ``ids`` (None: ``values`` is every row's weight), optionally followed by a
+        :class:`_LabelEdit` (new store codes for some rows, classes it adds).
+
         ``op`` runs on the newest revision, after picking up what other processes
         committed, so two writers both land and neither edit is lost. Claiming the
         revision number is the commit: if another writer claimed it first, ``op``
-        runs again on the newer weights.
+        runs again on the newer weights and labels.
         """
         self._check_writable()
         if message is not None and not isinstance(message, str):
@@ -1055,13 +1274,19 @@ class WeightTable:
         with self._lock, self._store.lock():
             for _attempt in range(_MAX_ATTEMPTS):
                 self._refresh_locked()
-                ids, values, auto = op(self._weights)
+                result = op(self._weights)
+                ids, values, auto = result[:3]
+                label_edit: _LabelEdit | None = result[3] if len(result) > 3 else None
+                labels_after, label_change, label_rows = self._label_change(label_edit)
                 values = check_weight_values(values, what="weight values")
                 old_c: np.ndarray | None = None
+                weight_rows: np.ndarray | None = None  # ids whose weight changes (if needed)
                 if ids is None:  # op gave a fresh full-length array
                     new = values
                     changed = self._weights != new
                     n_changed = int(np.count_nonzero(changed))
+                    if label_rows.size and n_changed:
+                        weight_rows = np.flatnonzero(changed)
                     if n_changed > len(new) // 4:  # most rows: store all weights, no ids
                         ids_c, vals_c = None, new
                     else:
@@ -1076,7 +1301,17 @@ class WeightTable:
                     n_changed = int(ids_c.size)
                     matched = int(ids.size)
                     new = self._weights
-                if n_changed == 0 and skip_if_unchanged:
+                    weight_rows = ids_c
+                if label_edit is not None:
+                    matched = max(matched, int(label_edit.ids.size))
+                rows_changed = n_changed
+                if label_rows.size:
+                    rows_changed = (
+                        int(np.union1d(weight_rows, label_rows).size)
+                        if n_changed and weight_rows is not None
+                        else n_changed + int(label_rows.size)
+                    )
+                if rows_changed == 0 and skip_if_unchanged:
                     warnings.warn(
                         f"{auto}: no row would change, so nothing was committed "
                         f"(the table stays at revision {self._revision})",
@@ -1097,13 +1332,20 @@ class WeightTable:
                     "author": self._author,
                     "session": self._session,
                     "message": message if message is not None else auto,
-                    "rows_changed": n_changed,
+                    "rows_changed": rows_changed,
                     "rows_matched": matched,
                     "action": action,
                     **(extra or {}),
                 }
+                if label_edit is not None:
+                    header["labels_changed"] = int(label_rows.size)
+                if label_change is not None and label_edit is not None and label_edit.added:
+                    first = len(self._labels_view().store_classes)
+                    header["classes_added"] = _labels.header_entry(first, label_edit.added)
                 changes = [Change("weight", ids_c, vals_c)] if n_changed else []
-                after = State(-1, new, self._state.labels, self._state.columns)
+                if label_change is not None:
+                    changes.append(label_change)
+                after = State(-1, new, labels_after, self._state.columns)
                 number = self._store.newest_number() + 1
                 if columns is not None:
                     after.columns = (*after.columns, number)
@@ -1118,7 +1360,12 @@ class WeightTable:
                         continue  # another writer was quicker: redo the edit on its revision
                     raise
                 new.flags.writeable = False
+                added_before = self._added_classes(self._revision) if label_change else ()
                 self._state = State(int(written["revision"]), new, after.labels, after.columns)
+                if label_change is not None:
+                    added = label_edit.added if label_edit is not None else ()
+                    self._added[self._revision] = added_before + tuple(added)
+                    self._sync_labels(changed=True)
                 if columns is not None:
                     self._columns.update(columns)
                     self._loaded_columns.add(self._revision)
@@ -1137,6 +1384,29 @@ class WeightTable:
         )
         self._notify()
         return self._revision
+
+    def _label_change(
+        self, edit: _LabelEdit | None
+    ) -> tuple[np.ndarray | None, Change | None, np.ndarray]:
+        """The store codes after ``edit``, its :class:`Change` and the rows it changes.
+
+        Without a change the labels stay as they are (the same array, or None).
+        """
+        none = np.empty(0, dtype=np.int64)
+        if edit is None:
+            return self._state.labels, None, none
+        current = self._stored_codes()
+        ids = np.asarray(edit.ids, dtype=np.int64)
+        codes = np.asarray(edit.codes, dtype=np.int32)
+        differ = current[ids] != codes
+        rows = ids[differ]
+        if not rows.size:
+            return self._state.labels, None, none
+        after = current.astype(np.int32, copy=True)  # never in place: views hand it out
+        after[rows] = codes[differ]
+        if rows.size > len(after) // 4:  # most rows: store every code, no ids
+            return after, Change("label", None, after), rows
+        return after, Change("label", rows, codes[differ]), rows
 
     def _next_weights(self) -> np.ndarray:
         """The array the next revision's weights go into.
@@ -1159,9 +1429,6 @@ class WeightTable:
                 f"this table was opened at revision {self._revision} (read-only); open it "
                 f"without revision= to edit: WeightTable.open({self._store.url!r})"
             )
-
-    def _base_label_codes(self) -> np.ndarray:
-        return _columns.factorize(self._columns[self._label])[1].astype(np.int32)
 
     # ------------------------------------------------------------------ history
     def history(self, *, limit: int | None = None) -> pd.DataFrame:
@@ -1240,13 +1507,44 @@ class WeightTable:
         rev = _check_revision(rev)
         if rev == self._revision:
             return self._weights.copy()
+        return self._state_at(rev).weights
+
+    def labels_at(self, rev: int) -> np.ndarray:
+        """The labels as they were at revision ``rev``, like :attr:`labels` (NaN: unlabelled)."""
+        rev = _check_revision(rev)
+        if rev == self._revision:
+            return self.labels
+        return _columns.label_values(
+            _labels.derived_column(self._labels_view_at(rev), self._columns[self._label])
+        )
+
+    def _state_at(self, rev: int) -> State:
         newest = self._store.newest_number()
         if not 0 <= rev <= newest:
             raise ValueError(f"revision {rev} does not exist; revisions run from 0 to {newest}")
-        return self._store.state_at(rev, self._base_label_codes).weights
+        if rev == self._revision:
+            return self._state
+        return self._store.state_at(rev, self._base_label_codes)
+
+    def _labels_view_at(self, rev: int) -> _labels.LabelView:
+        if rev == self._revision:
+            return self._labels_view()
+        state = self._state_at(rev)
+        added = self._added_classes(rev) if state.labels is not None else ()
+        return _labels.view(self._factorize_labels(), added, state.labels)
+
+    def _codes_at(self, rev: int) -> np.ndarray:
+        """Label codes at revision ``rev`` as indices into the *current* :attr:`classes`."""
+        if rev == self._revision:
+            return self.label_codes
+        then = self._labels_view_at(rev)
+        if len(then.classes) == len(self.classes):
+            return then.codes
+        to_now = np.append(pd.Index(self.classes).get_indexer(then.classes), -1)
+        return to_now[then.codes].astype(np.int32)
 
     def diff(self, a: int, b: int | None = None) -> pd.DataFrame:
-        """Rows whose weight differs between revisions ``a`` and ``b``.
+        """Rows whose weight or label differs between revisions ``a`` and ``b``.
 
         Parameters
         ----------
@@ -1256,16 +1554,45 @@ class WeightTable:
         Returns
         -------
         pandas.DataFrame
-            Index ``row``; columns ``label``, ``weight_a``, ``weight_b``.
+            Index ``row``; columns ``label`` (the label at ``b``), ``weight_a``,
+            ``weight_b``, ``label_a``, ``label_b`` (NaN where a row is unlabelled).
+            ``attrs`` holds ``a``, ``b``, ``weights_changed`` and ``labels_changed``
+            (row counts).
         """
-        b = self._revision if b is None else b
-        wa, wb = self.weights_at(a), self.weights_at(b)
-        ids = np.flatnonzero(wa != wb)
+        a = _check_revision(a)
+        b = self._revision if b is None else _check_revision(b)
+        sa, sb = self._state_at(a), self._state_at(b)
+        wa, wb = sa.weights, sb.weights
+        w_diff = wa != wb
+        if sa.labels is None and sb.labels is None:
+            l_diff = np.zeros(len(self), dtype=bool)
+            la = lb = self._labels_view_at(b)
+        else:
+            la, lb = self._labels_view_at(a), self._labels_view_at(b)
+            # store codes never change meaning: compare them, not the sorted codes
+            ca = self._base_label_codes() if sa.labels is None else sa.labels
+            cb = self._base_label_codes() if sb.labels is None else sb.labels
+            l_diff = ca != cb
+        ids = np.flatnonzero(w_diff | l_diff)
+        base = self._columns[self._label]
+        label_a = _columns.label_values(_labels.derived_column(la, base))
+        label_b = _columns.label_values(_labels.derived_column(lb, base))
         out = pd.DataFrame(
-            {"label": self.labels[ids], "weight_a": wa[ids], "weight_b": wb[ids]},
+            {
+                "label": np.asarray(label_b)[ids],
+                "weight_a": wa[ids],
+                "weight_b": wb[ids],
+                "label_a": np.asarray(label_a)[ids],
+                "label_b": np.asarray(label_b)[ids],
+            },
             index=pd.Index(ids, name="row"),
         )
-        out.attrs.update(a=int(a), b=int(b))
+        out.attrs.update(
+            a=int(a),
+            b=int(b),
+            weights_changed=int(np.count_nonzero(w_diff)),
+            labels_changed=int(np.count_nonzero(l_diff)),
+        )
         return out
 
     def latest(self) -> WeightTable:
@@ -1311,7 +1638,10 @@ class WeightTable:
             self._state.weights.flags.writeable = False
         moved = state.revision != self._revision
         state.weights.flags.writeable = False
+        before = self._state.labels
         self._state = state
+        if moved:
+            self._sync_labels(before)
         if self._load_columns():
             moved = True
         return moved
@@ -1455,54 +1785,86 @@ class WeightTable:
 
     # ------------------------------------------------------------------ summaries
     def class_balance(self, num_samples: int | None = None) -> pd.DataFrame:
-        """Per-class counts and weighted shares.
+        """Per-class counts and weighted shares, over the labelled rows.
+
+        Unlabelled rows are left out (they never train); ``attrs`` says how many
+        there are.
 
         Parameters
         ----------
         num_samples : int, optional
-            Draws per epoch for ``expected_draws`` (default: the number of rows
-            with weight > 0).
+            Draws per epoch for ``expected_draws`` (default: the number of labelled
+            rows with weight > 0).
 
         Returns
         -------
         pandas.DataFrame
-            Indexed by class: ``count``, ``included`` (weight > 0), ``weight_sum``,
-            ``share`` (count / rows), ``effective_share`` (weight_sum / total
-            weight) and ``expected_draws`` (``num_samples * effective_share``).
+            Indexed by class (every one of :attr:`classes`): ``count``,
+            ``included`` (weight > 0), ``weight_sum``, ``share`` (count / labelled
+            rows), ``effective_share`` (weight_sum / total weight of labelled rows)
+            and ``expected_draws`` (``num_samples * effective_share``). ``attrs``:
+            ``n_rows``, ``n_labelled``, ``n_unlabelled``, ``revision``.
 
         Raises
         ------
         ValueError
-            When every weight is 0 (there is no distribution to draw from).
+            When no labelled row has a weight > 0 (there is no distribution to draw
+            from).
         """
-        counts, included, sums = query.class_aggregates(
-            self.label_codes, len(self.classes), self._weights
-        )
+        codes, classes, w = self.label_codes, self.classes, self._weights
+        labelled = codes >= 0
+        n_unlabelled = int(len(codes) - np.count_nonzero(labelled))
+        if n_unlabelled:
+            codes, w = codes[labelled], w[labelled]
+        counts, included, sums = query.class_aggregates(codes, len(classes), w)
         total = float(sums.sum())
         if total <= 0:
             raise ValueError(
-                "all weights are 0, so there is no distribution to describe; include some "
+                (
+                    f"no labelled row has a weight > 0 ({n_unlabelled:,} of {len(self):,} rows "
+                    "are unlabelled), so there is no distribution to describe; label some rows "
+                    "with set_labels(...) or include labelled ones"
+                )
+                if n_unlabelled
+                else "all weights are 0, so there is no distribution to describe; include some "
                 "rows first, e.g. set_weights(None, 1) or revert(...)"
             )
         if num_samples is None:
             num_samples = int(included.sum())
-        elif not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
+        elif (
+            isinstance(num_samples, bool)
+            or not isinstance(num_samples, (int, np.integer))
+            or num_samples <= 0
+        ):
             raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}")
         effective = sums / total
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "count": counts,
                 "included": included,
                 "weight_sum": sums,
-                "share": counts / max(len(self), 1),
+                "share": counts / max(len(codes), 1),
                 "effective_share": effective,
                 "expected_draws": effective * num_samples,
             },
-            index=pd.Index(self.classes, name=self._label),
+            index=pd.Index(classes, name=self._label),
         )
+        out.attrs.update(
+            n_rows=len(self),
+            n_labelled=len(self) - n_unlabelled,
+            n_unlabelled=n_unlabelled,
+            revision=self._revision,
+        )
+        return out
 
     def plot_balance(
-        self, ax: matplotlib.axes.Axes | None = None, compare_to: int | None = None
+        self,
+        ax: matplotlib.axes.Axes | None = None,
+        compare_to: int | None = None,
+        *,
+        top: int | None = 20,
+        log: bool = False,
+        horizontal: bool | None = None,
     ) -> matplotlib.axes.Axes:
         """Bar chart of raw vs effective (weighted) share per class.
 
@@ -1512,21 +1874,88 @@ class WeightTable:
             Where to draw (default: a new figure).
         compare_to : int, optional
             Also show the effective share at this earlier revision.
+        top : int or None, default=20
+            Draw the ``top`` largest classes and one "other (n classes)" bar for
+            the rest; None draws every class.
+        log : bool, default=False
+            Log-scaled share axis (small classes stay visible beside large ones).
+        horizontal : bool, optional
+            Horizontal bars (class names on the left, readable when long). Default:
+            horizontal when a class name is longer than 6 characters or more than
+            12 bars are drawn.
 
         Returns
         -------
         matplotlib.axes.Axes
+
+        See :func:`weightwidget.plots.plot_balance`.
         """
         from .plots import plot_balance
 
-        return plot_balance(self, ax=ax, compare_to=compare_to)
+        return plot_balance(
+            self, ax=ax, compare_to=compare_to, top=top, log=log, horizontal=horizontal
+        )
 
     def effective_share_at(self, rev: int) -> np.ndarray:
-        """Effective (weighted) share per class at revision ``rev``."""
+        """Effective (weighted) share per class of :attr:`classes` at revision ``rev``.
+
+        Over the rows labelled at ``rev`` (with that revision's labels).
+        """
         w = self.weights_at(rev)
-        sums = np.bincount(self.label_codes, weights=w, minlength=len(self.classes))
+        codes = self._codes_at(_check_revision(rev))
+        labelled = codes >= 0
+        sums = np.bincount(codes[labelled], weights=w[labelled], minlength=len(self.classes))
         total = sums.sum()
         return sums / total if total > 0 else np.zeros_like(sums)
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        where: Where = None,
+        columns: list[str] | None = None,
+        format: str | None = None,
+        include_excluded: bool = False,
+    ) -> dict[str, Any]:
+        """Write the curated rows to a Parquet or CSV file, with where they came from.
+
+        One row per exported sample: ``row`` (its id in the dataset), the label
+        column, ``weight``, then ``columns``. The table name, revision, store URL
+        and classes go in the file's metadata (Parquet: the schema metadata key
+        ``weightwidget``; CSV: a JSON file beside it, ``<path>.json``); read both
+        back with :func:`weightwidget.read_export`.
+
+        Parameters
+        ----------
+        path : str or path
+            The file to write (replaced if it exists; written atomically).
+        where : str, array-like of bool or int, slice or None, default=None
+            Only these rows (see :meth:`mask`).
+        columns : list of str, optional
+            Data columns to include besides row, label and weight. Default: every
+            column except image columns; ``[]`` for none.
+        format : {"parquet", "csv"}, optional
+            Default: from the suffix (``.csv`` is CSV), else Parquet.
+        include_excluded : bool, default=False
+            Also write excluded rows: weight 0 or unlabelled (never trained on).
+
+        Returns
+        -------
+        dict
+            The metadata written (``rows`` is the number of rows).
+
+        See :func:`weightwidget.export.export`.
+        """
+        from .export import export
+
+        return export(
+            self,
+            path,
+            where=where,
+            columns=columns,
+            format=format,
+            include_excluded=include_excluded,
+        )
 
     # ------------------------------------------------------------------ exports
     def create_sampler(
@@ -1631,9 +2060,90 @@ class WeightTable:
     def _rows(self) -> np.ndarray:
         return np.arange(len(self), dtype=np.int64)  # cheap to make; not worth keeping
 
-    def _factorize_labels(self) -> None:
-        if self._codes is None:
-            self._classes, self._codes = _columns.factorize(self._columns[self._label])
+    # ---------------------------------------------------------------- labels (internals)
+    def _factorize_labels(self) -> _columns.Labels:
+        """Revision 0's labels: sorted classes and codes of the label column as ingested."""
+        if self._base_labels is None:
+            self._base_labels = _columns.label_encoding(self._columns[self._label])
+        return self._base_labels
+
+    def _base_label_codes(self) -> np.ndarray:
+        """Revision 0's store codes (int32), for the store's replay of label changes."""
+        return self._factorize_labels().codes.astype(np.int32)
+
+    def _stored_codes(self) -> np.ndarray:
+        """The current store codes (int32; do not modify)."""
+        if self._state.labels is not None:
+            return self._state.labels
+        return self._base_label_codes()
+
+    def _labels_view(self) -> _labels.LabelView:
+        v = self._label_view
+        if v is None:
+            with self._lock:
+                v = self._label_view = _labels.view(
+                    self._factorize_labels(),
+                    self._added_classes(self._revision),
+                    self._state.labels,
+                )
+        return v
+
+    def _current_label_column(self) -> Any:
+        if self._state.labels is None:
+            return self._columns[self._label]
+        col = self._label_column
+        if col is None:
+            col = _labels.derived_column(self._labels_view(), self._columns[self._label])
+            if isinstance(col, np.ndarray):
+                col.flags.writeable = False
+            self._label_column = col
+        return col
+
+    def _added_classes(self, rev: int) -> tuple[Any, ...]:
+        """Classes added by label edits on the parent chain of revision ``rev``, in order."""
+        known = self._added.get(rev)
+        if known is not None:
+            return known
+        if rev == self._revision and self._state.labels is None:
+            return ()  # classes come with label changes: no label change, no class added
+        chain: list[dict[str, Any]] = []
+        current: int | None = rev
+        if not any(r < rev for r in self._added):  # from scratch: the history chunks
+            self._store.headers(rev)
+        while current is not None and current not in self._added:
+            header = self._store.header(current)
+            chain.append(header)
+            parent = header.get("parent")
+            current = None if parent is None else int(parent)
+        start = () if current is None else self._added[current]
+        first = len(self._factorize_labels().classes) + len(start)
+        added = start + _labels.replay_added(
+            chain[::-1], first, where=f"{self._store.url}/revisions"
+        )
+        if len(self._added) > 64:  # keep a few: the head's and its recent ancestors'
+            for old in sorted(self._added)[:-8]:
+                del self._added[old]
+        self._added[rev] = added
+        return added
+
+    def _sync_labels(
+        self, before: np.ndarray | None = None, *, changed: bool | None = None
+    ) -> None:
+        """After the state changed: drop the label view; maybe bump the column version.
+
+        The version moves when the labels changed, so caches of the label column go;
+        ``before`` is the previous state's store codes.
+        """
+        self._label_view = None
+        self._label_column = None
+        if changed is None:
+            now = self._state.labels
+            changed = not (
+                (before is None and now is None)
+                or (before is not None and now is not None and np.array_equal(before, now))
+            )
+        if changed:  # masks and sort orders of the label column are stale
+            self._columns_changed()
 
     def _filter_mask(self, text: str) -> np.ndarray:
         node = query.parse(text)
@@ -1728,6 +2238,58 @@ class _ColumnView(Mapping[str, Any]):
 
 
 # ---------------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class _LabelEdit:
+    """New store codes for rows ``ids`` (-1: unlabelled) and the classes they add."""
+
+    ids: np.ndarray
+    codes: np.ndarray
+    added: tuple[Any, ...] = ()
+
+
+def _label_array(value: Any, per_row: bool) -> np.ndarray:
+    """Label values as a 1-D object array (one value when ``value`` is a scalar)."""
+    if isinstance(value, (pd.Series, pd.Index)):
+        value = value.to_numpy()
+    if isinstance(value, pd.Categorical):
+        value = np.asarray(value.astype(object))
+    if not per_row:
+        out = np.empty(1, dtype=object)
+        out[0] = value.item() if isinstance(value, np.generic) else value
+        return out
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise ValueError(f"label values must be one-dimensional; got shape {arr.shape}")
+    return arr
+
+
+def _label_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "missing"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+#: Other libraries' spellings of our options (3LC's ``Table.from_*`` among them).
+_ALIASES = {"table_name": "name"}
+
+
+def _refuse_options(unknown: dict[str, Any], method: str) -> None:
+    """Refuse keywords a constructor does not take, pointing at ours."""
+    if not unknown:
+        return
+    key = next(iter(unknown))
+    ours = _ALIASES.get(key)
+    if ours is not None:
+        raise TypeError(
+            f"{method}() takes {ours}=, not {key}= (the spelling of another library): "
+            f"did you mean {ours}={unknown[key]!r}?"
+        )
+    known = ["label", "name", "store", "weights", "missing_label", "if_exists", "author"]
+    raise TypeError(
+        f"{method}() got an unexpected keyword argument {key!r}{did_you_mean(key, known)}"
+    )
+
+
 def _extra_columns(columns: dict[str, Any]) -> dict[str, Any]:
     """Keyword columns of ``from_arrays`` / ``from_torch_dataset``: ``label`` is taken."""
     if "label" in columns:
@@ -1735,6 +2297,13 @@ def _extra_columns(columns: dict[str, Any]) -> dict[str, Any]:
             "'label' is the name of the label column (from labels=); give the extra column "
             "another name"
         )
+    for key, ours in _ALIASES.items():
+        if key in columns and isinstance(columns[key], str):
+            raise TypeError(
+                f"{key}={columns[key]!r} would become a column of one string; weightwidget "
+                f"calls this option {ours}=: did you mean {ours}={columns[key]!r}? (To add a "
+                f"column named {key!r}, use from_pandas.)"
+            )
     return columns
 
 
