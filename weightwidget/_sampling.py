@@ -279,13 +279,14 @@ def _draw_chunk(
 
 
 def _sortable(keys: np.ndarray) -> np.ndarray:
-    """Map float64 keys to uint64 values in the same order (a new array)."""
-    bits = keys.view(np.uint64)
+    """Map float64 keys to uint64 values in the same order (a new array; -0.0 equals 0.0)."""
+    bits = np.add(keys, 0.0).view(np.uint64)  # the copy turns -0.0 into 0.0
     if keys.size and keys.min() >= 0:
-        return bits.copy()  # non-negative floats already sort as their bit patterns
-    flip = (keys.view(np.int64) >> 63).view(np.uint64)  # all ones where negative
+        return bits  # non-negative floats already sort as their bit patterns
+    flip = (bits.view(np.int64) >> 63).view(np.uint64)  # all ones where negative
     flip |= _SIGN
-    return np.bitwise_xor(bits, flip, out=flip)
+    bits ^= flip
+    return bits
 
 
 def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
@@ -437,10 +438,12 @@ def make_plan(
     o = options
     if not o.weighted:
         weights = (weights > 0).astype(np.float64)
-    drawn = o.replacement and not o.repeat_by_weight and (o.shuffle or o.weighted)
+    counts = check_weight_counts(weights) if o.repeat_by_weight else None  # names the row
+    drawn = o.replacement and counts is None and (o.shuffle or o.weighted)
     prep = prepare(weights, copy=not drawn, index=drawn, n_labelled=n_labelled)
-    if o.repeat_by_weight:
-        counts = check_weight_counts(prep.weights)
+    if counts is not None:
+        if prep.rows is not None:
+            counts = counts[prep.rows]
         return Plan(prep=prep, num_samples=int(counts.sum()), options=o, counts=counts)
     k = resolve_num_samples(
         prep, o.num_samples, replacement=o.replacement, exclude_zero_weights=o.exclude_zero_weights
