@@ -101,15 +101,15 @@ class ArrayWeights:
     Raises
     ------
     ValueError
-        If ``weights`` is not 1-D or holds NaN, infinite or negative values.
+        If ``weights`` is not 1-D. Its values are checked by the export that
+        reads them (:func:`effective_weights`).
     """
 
     def __init__(self, weights: Any) -> None:
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(f"weights must be 1-D; got an array of shape {w.shape}")
-        check_weight_values(w, index_name="row")
-        self._weights = w.view()
+        self._weights = w.view()  # validated where it is read: effective_weights
         self._weights.flags.writeable = False  # the view only: the caller's array is untouched
         # one shared zero, so a 1e8-row vector costs no memory for its codes
         self._codes = np.broadcast_to(np.int8(0), w.shape)
