@@ -100,7 +100,7 @@ class Prepared:
     cdf : numpy.ndarray of float64
         ``cumsum`` of all ``n_rows`` weights; ``cdf[-1]`` is the total weight
         (empty if not indexed).
-    guide : numpy.ndarray of intp
+    guide : numpy.ndarray of int32 (intp beyond 2**31 rows)
         ``guide[j]`` is the number of rows whose ``cdf`` lies below bucket ``j``
         (empty if not indexed).
     """
@@ -187,17 +187,26 @@ def prepare(
 
 
 def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``cdf = cumsum(w)`` and its guide table (see :class:`Prepared`)."""
+    """Return ``cdf = cumsum(w)`` and its guide table (see :class:`Prepared`).
+
+    ``guide[j]`` is the first row whose bucket ``trunc(cdf * n / total)`` is at
+    least ``j``: row ``i`` starts the buckets after its predecessor's, up to its
+    own. Buckets never decrease along the rows, so chunks of rows fill the guide
+    in order with small temporaries: besides ``cdf``, no n-long array is made.
+    """
     cdf = np.cumsum(w)
     m = w.size
-    # Bucket of each cumulative weight (trunc == floor here); monotone because
-    # fl(x * c) is monotone in x. Casting in the ufunc avoids a slow astype copy.
-    guide = np.empty(m, dtype=np.intp)  # intp: bincount would copy anything narrower
-    np.multiply(cdf, m / cdf[-1], out=guide, casting="unsafe")
-    np.minimum(guide, m, out=guide)
-    counts = np.bincount(guide, minlength=m + 1)
-    guide[0] = 0
-    np.cumsum(counts[: m - 1], out=guide[1:])
+    scale = m / cdf[-1]
+    guide = np.empty(m, dtype=np.int32 if m < 2**31 else np.intp)
+    prev = -1  # bucket of the row before the chunk
+    for start in range(0, m, _CHUNK):
+        # trunc == floor here; monotone because fl(x * c) is monotone in x
+        bucket = np.multiply(cdf[start : start + _CHUNK], scale).astype(np.intp)
+        np.minimum(bucket, m - 1, out=bucket)  # the guide has m entries
+        span = np.diff(bucket, prepend=prev)
+        top = int(bucket[-1])
+        guide[prev + 1 : top + 1] = np.repeat(np.arange(start, start + bucket.size), span)
+        prev = top
     return cdf, guide
 
 
@@ -260,7 +269,7 @@ def _draw_chunk(
     near = np.flatnonzero(um < 64 * np.finfo(np.float64).eps * (m + 1))
     pos[near] -= 1
     np.maximum(pos, 0, out=pos)
-    np.take(guide, pos, out=pos, mode="clip")
+    pos[:] = np.take(guide, pos, mode="clip")
     us = u
     us *= total
     # fl(u * total) may round up to total; clamp so the answer stays in range.

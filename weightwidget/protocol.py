@@ -213,7 +213,6 @@ def effective_weights(source: WeightSource) -> np.ndarray:
     w = np.asarray(source.weights, dtype=np.float64)
     if w.ndim != 1:
         raise ValueError(f"weights must be 1-D; got an array of shape {w.shape}")
-    check_weight_values(w, index_name="row")
     codes = np.asarray(source.label_codes)
     if codes.shape != w.shape:
         raise ValueError(
@@ -222,7 +221,14 @@ def effective_weights(source: WeightSource) -> np.ndarray:
         )
     if codes.size and codes.min() < 0:
         w = np.where(codes >= 0, w, 0.0)
-    check_weight_total(w)
+    # min >= 0 and a finite sum prove every weight finite and >= 0 (NaN fails the
+    # first, inf the second) in two passes without temporaries; else the checks
+    # of _checks find the row and raise their message
+    with np.errstate(over="ignore"):
+        valid = bool(w.size and w.min() >= 0 and np.isfinite(np.sum(w)))
+    if not valid:
+        check_weight_values(w, index_name="row")
+        check_weight_total(w)
     return w
 
 
