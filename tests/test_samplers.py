@@ -74,6 +74,36 @@ def test_guide_table_draws_equal_inverse_cdf(n):
     assert (w[got] > 0).all()
 
 
+@given(
+    weights=st.lists(
+        st.one_of(
+            st.just(0.0),
+            st.floats(1e-300, 1e300),
+            st.sampled_from([1e-12, 1.0, 3.0]),
+        ),
+        min_size=1,
+        max_size=200,
+    ).filter(lambda w: 0 < sum(w) < 1e307),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_draws_are_the_inverse_cdf_of_any_weights(weights, seed):
+    w = np.array(weights)
+    prep = _sampling.prepare(w)
+    got = _sampling.draw_with_replacement(prep, 2000, np.random.default_rng(seed))
+    u = np.random.default_rng(seed).random(2000) * prep.cdf[-1]
+    np.testing.assert_array_equal(got, np.searchsorted(prep.cdf, u, side="right"))
+    assert (w[got] > 0).all(), "a weight-0 row was drawn"
+
+
+def test_probabilities_stay_float64_exact_past_2_pow_24_rows():
+    # every row keeps its own interval of the cdf: in float32 the cumulative sum
+    # stops growing at 2**24 and the rows after it could never be drawn
+    w = np.ones(2**24 + 10)
+    prep = _sampling.prepare(w)
+    assert (np.diff(prep.cdf) == 1.0).all()
+    assert np.float32(2**24) + np.float32(1) == np.float32(2**24)  # what float32 would do
+
+
 def test_with_replacement_chi_square_on_skewed_weights(tmp_path):
     t = table_of(tmp_path, SKEWED)
     s = create_sampler(t, 200_000, seed=1234)
