@@ -267,3 +267,20 @@ def test_weights_summing_to_infinity_are_refused():
             to_tf_dataset(w, np.arange(N), mode=mode)
         with pytest.raises(ValueError, match=r"weights sum to infinity"):
             to_tf_dataset(_PartlyLabelled(w), np.arange(N), mode=mode)
+
+
+def test_table_method_and_function_share_one_signature_and_documentation():
+    import inspect
+
+    ours = list(inspect.signature(to_tf_dataset).parameters.values())[1:]
+    table = list(inspect.signature(ww.WeightTable.to_tf_dataset).parameters.values())[1:]
+    assert [(p.name, p.kind, p.default) for p in ours] == [
+        (p.name, p.kind, p.default) for p in table
+    ]
+    names = [p.name for p in ours if p.kind is p.KEYWORD_ONLY]
+    assert names == ["mode", "batch_size", "seed", "exclude_zero_weights", "shuffle"]
+    for fn in (to_tf_dataset, ww.WeightTable.to_tf_dataset):
+        for name in names:
+            assert f"\n{name} : " in fn.__doc__, name
+    with pytest.raises(TypeError, match=r"'batchsize' \(did you mean 'batch_size'\?\)"):
+        to_tf_dataset(np.ones(3), np.zeros(3), batchsize=2)

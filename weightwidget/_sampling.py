@@ -403,14 +403,8 @@ def draw_without_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarr
 
 
 def shuffled(values: np.ndarray, rng: Generator) -> np.ndarray:
-    """Return ``values`` in uniformly random order (a new array).
-
-    Sorting i.i.d. exponential keys, as :func:`draw_without_replacement` does
-    with equal weights; several times faster than ``rng.permutation`` at 1e7.
-    """
-    if values.size <= 1:
-        return values.copy()
-    return values[smallest_keys(rng.standard_exponential(values.size), values.size)]
+    """Return ``values`` in uniformly random order (a new array)."""
+    return rng.permutation(values)
 
 
 # ---------------------------------------------------------------------------- epochs
