@@ -1,7 +1,8 @@
 """Samplers: ours beside torch and beside the numpy limit, measured in the same run.
 
-Each figure is the best of a few runs (wall time, seconds) of one epoch from
-scratch: build the sampler from a weight vector and draw ``num_samples = N``
+Each figure is the best of a few runs (wall time, seconds; ours and its
+anchors alternate, so both see the same load on a shared machine) of one epoch
+from scratch: build the sampler from a weight vector and draw ``num_samples = N``
 indices. Two ways to consume an epoch are measured, each against the anchor
 that consumes it the same way:
 
@@ -50,14 +51,16 @@ def _weights(n: int) -> np.ndarray:
     return w
 
 
-def _best(fn: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
+def _best(*fns: Callable[[], object], repeat: int) -> list[float]:
+    """Best wall time of each function; runs alternate, so all see the same machine load."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-        del out
+        for i, fn in enumerate(fns):
+            gc.collect()
+            start = time.perf_counter()
+            out = fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+            del out
     return best
 
 
@@ -153,9 +156,12 @@ def run(quick: bool = False) -> list[dict]:
     rng = np.random.default_rng(1)
 
     # with replacement, the epoch as an array: ours beside the numpy limit
-    ours = _best(lambda: ours_array(w, n), repeat)
-    alias = _best(lambda: numpy_alias(w, n, rng), repeat)
-    multi = _best(lambda: numpy_multinomial(w, n, rng), repeat)
+    ours, alias, multi = _best(
+        lambda: ours_array(w, n),
+        lambda: numpy_alias(w, n, rng),
+        lambda: numpy_multinomial(w, n, rng),
+        repeat=repeat,
+    )
     limit, how = min((alias, "alias"), (multi, "multinomial + repeat + shuffle"))
     title = f"with replacement, N={size}, build + 1 epoch as an array"
     target = "<= 1.5x the numpy limit" if not quick else "-"
@@ -164,30 +170,35 @@ def run(quick: bool = False) -> list[dict]:
     rows.append(_row(f"  (numpy {other}, same run)", max(alias, multi), "-", "-", None))
 
     # with replacement, iterated as Python ints: ours beside torch
-    ours = _best(lambda: ours_iterate(w, n), repeat)
-    anchor = _best(lambda: torch_iterate(w, n), repeat)
+    ours, anchor = _best(lambda: ours_iterate(w, n), lambda: torch_iterate(w, n), repeat=repeat)
     title = f"with replacement, N={size}, build + iterate 1 epoch"
     rows.append(_row(title, ours, "-", TORCH, anchor))
 
     # without replacement, a full epoch: beside torch and beside numpy
-    ours = _best(lambda: ours_iterate(w, int(np.count_nonzero(w)), False), repeat)
-    anchor = _best(lambda: torch_iterate(w, int(np.count_nonzero(w)), False), repeat)
+    nnz = int(np.count_nonzero(w))
+    ours, anchor = _best(
+        lambda: ours_iterate(w, nnz, False), lambda: torch_iterate(w, nnz, False), repeat=repeat
+    )
     title = f"without replacement, N={size}, build + iterate 1 full epoch"
     target = ">= 2x faster than torch (ratio <= 0.5)" if not quick else "-"
     rows.append(_row(title, ours, target, f"{TORCH}(replacement=False)", anchor))
-    ours = _best(lambda: ours_array(w, int(np.count_nonzero(w)), False), repeat)
-    anchor = _best(lambda: numpy_es(w, int(np.count_nonzero(w)), rng), repeat)
+    ours, anchor = _best(
+        lambda: ours_array(w, nnz, False), lambda: numpy_es(w, nnz, rng), repeat=repeat
+    )
     title = f"without replacement, N={size}, 1 full epoch as an array"
     rows.append(_row(title, ours, "-", "numpy E-S keys + argsort", anchor))
 
     # without replacement, k = N / 100: beside torch.multinomial and numpy argpartition
     k = n // 100
-    ours = _best(lambda: ours_array(w, k, False), repeat)
-    anchor = _best(lambda: torch_multinomial(w, k), repeat)
+    ours, by_torch, by_numpy = _best(
+        lambda: ours_array(w, k, False),
+        lambda: torch_multinomial(w, k),
+        lambda: numpy_es(w, k, rng),
+        repeat=repeat,
+    )
     title = f"without replacement, N={size}, k=N/100, as an array"
-    rows.append(_row(title, ours, "-", "torch.multinomial(replacement=False)", anchor))
-    anchor = _best(lambda: numpy_es(w, k, rng), repeat)
-    rows.append(_row(title, ours, "-", "numpy E-S keys + argpartition", anchor))
+    rows.append(_row(title, ours, "-", "torch.multinomial(replacement=False)", by_torch))
+    rows.append(_row(title, ours, "-", "numpy E-S keys + argpartition", by_numpy))
     del w
     gc.collect()
 
@@ -199,7 +210,7 @@ def run(quick: bool = False) -> list[dict]:
         note = f"{TORCH} (ran)"
     except RuntimeError as exc:  # "number of categories cannot exceed 2^24"
         note = f"{TORCH}: cannot run ({exc})"
-    ours = _best(lambda: ours_iterate(w, n), 1)
+    (ours,) = _best(lambda: ours_iterate(w, n), repeat=1)
     title = f"with replacement, N={_label(n)}, build + iterate 1 epoch"
     rows.append(_row(title, ours, "< 10 s (torch cannot run)" if not quick else "-", note, None))
     return rows

@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from ._checks import check_weight_total, check_weight_values, did_you_mean
+from ._checks import check_weights, did_you_mean
 
 __all__ = [
     "ArrayWeights",
@@ -221,14 +221,7 @@ def effective_weights(source: WeightSource) -> np.ndarray:
         )
     if codes.size and codes.min() < 0:
         w = np.where(codes >= 0, w, 0.0)
-    # min >= 0 and a finite sum prove every weight finite and >= 0 (NaN fails the
-    # first, inf the second) in two passes without temporaries; else the checks
-    # of _checks find the row and raise their message
-    with np.errstate(over="ignore"):
-        valid = bool(w.size and w.min() >= 0 and np.isfinite(np.sum(w)))
-    if not valid:
-        check_weight_values(w, index_name="row")
-        check_weight_total(w)
+    check_weights(w)
     return w
 
 
