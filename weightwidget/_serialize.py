@@ -90,8 +90,9 @@ def thumbnails(images: np.ndarray, ids: np.ndarray, size: int = THUMB_SIZE) -> n
 def _strings(values: Any, ids: np.ndarray) -> list[str | None]:
     if isinstance(values, pd.Categorical):
         codes = values.codes[ids]
-        cats = np.asarray(values.categories, dtype=object)
-        out = cats[np.maximum(codes, 0)]
+        # only the page's categories become Python strs (they are Arrow-backed)
+        cats = values.categories
+        out = np.asarray(cats.take(np.maximum(codes, 0)), dtype=object) if len(cats) else codes
         texts = [
             None if c < 0 else str(v) for c, v in zip(codes.tolist(), out.tolist(), strict=True)
         ]
