@@ -24,7 +24,7 @@ from scipy import stats
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 import weightwidget as ww
-from weightwidget import _sampling
+from weightwidget import _sampling, protocol
 from weightwidget.protocol import ArrayWeights, SamplerOptions, as_source, is_weight_source
 from weightwidget.samplers import (
     WeightedDataset,
@@ -506,6 +506,8 @@ def _partly_labelled(n=40, seed=0):
 
 def test_the_protocol_is_what_samplers_read():
     src, _ = _partly_labelled()
+    members = {n for n in vars(protocol.WeightSource) if not n.startswith("_")}
+    assert members == set(protocol._MEMBERS)  # the runtime check follows the Protocol
     assert is_weight_source(src) and is_weight_source(ww.WeightTable)
     assert as_source(src) is src
     plain = as_source([1.0, 2.0])

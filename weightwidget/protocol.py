@@ -39,6 +39,7 @@ __all__ = [
     "WeightSource",
     "as_source",
     "effective_weights",
+    "is_weight_source",
     "takes_options",
 ]
 
@@ -168,7 +169,8 @@ def as_source(obj: Any) -> WeightSource:
         If ``obj`` has some members of the protocol but not all (naming the
         missing ones), or is a string or path (open the table first).
     ValueError
-        If ``obj`` is an array that is not a valid weight vector.
+        If ``obj`` is an array that is not 1-D (its values are checked where
+        they are read, by :func:`effective_weights`).
     """
     present = [m for m in _MEMBERS if _has_member(obj, m)]
     if len(present) == len(_MEMBERS):
