@@ -45,28 +45,36 @@ def worker(rank: int, args: argparse.Namespace, port: int) -> None:
     table = ww.WeightTable.open(args.store)
     x = _features(table, args.features)
     y = torch.from_numpy(table.label_codes.astype(np.int64))
-    dataset = torch.utils.data.TensorDataset(x, y)
+    # the row id rides along with each sample, so we log the rows the model trained on
+    # (iterating the sampler a second time to log them would draw the next epoch)
+    rows = torch.arange(len(table))
+    dataset = torch.utils.data.TensorDataset(x, y, rows)
     sampler = table.create_sampler(distributed=True, seed=args.seed)  # rank/world from dist
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, sampler=sampler)
     model = DistributedDataParallel(torch.nn.Sequential(
         torch.nn.Linear(x.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, len(table.classes))
     ))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    drawn = []
+    epochs = []
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)
-        drawn.extend(list(sampler))  # this rank's indices for the epoch, as the loader sees
-        for xb, yb in loader:
+        trained = []
+        for xb, yb, ib in loader:
+            trained.append(ib)
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xb), yb).backward()
             opt.step()
+        epochs.append(torch.cat(trained).numpy())
+    drawn = np.concatenate(epochs)
     with torch.no_grad():
         accuracy = float((model(x).argmax(1) == y).float().mean())
     summary = {"rank": rank, "revision": table.revision, "draws": len(drawn),
                "per_class": np.bincount(table.label_codes[drawn],
                                         minlength=len(table.classes)).tolist(),
                "zero_weight_draws": int((table.weights[drawn] == 0).sum()),
-               "train_accuracy": round(accuracy, 4), "first": drawn[:5]}
+               "train_accuracy": round(accuracy, 4), "first": drawn[:5].tolist(),
+               "epoch_heads": [e[:8].tolist() for e in epochs],
+               "epoch_sums": [int(e.sum()) for e in epochs]}
     gathered: list[dict] = [{} for _ in range(args.nproc)]
     dist.all_gather_object(gathered, summary)  # rank 0 prints: lines never interleave
     if rank == 0:

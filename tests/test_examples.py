@@ -51,6 +51,13 @@ def test_ddp_script_trains_on_the_curated_weights(tmp_path):
     assert ranks[0]["draws"] == ranks[1]["draws"] > 0  # equal shares
     assert all(r["zero_weight_draws"] == 0 for r in ranks)  # excluded rows never drawn
     assert ranks[0]["first"] != ranks[1]["first"]  # disjoint shares of one draw
+    # what each rank trained on is its share of epochs 0..3 (and not, say, of 1..4,
+    # as when the script iterated the sampler once to log it and once to train)
+    for r in ranks:
+        s = t.create_sampler(distributed=True, num_replicas=2, rank=r["rank"], seed=0)
+        expected = [s.indices(e) for e in range(4)]
+        assert r["epoch_heads"] == [e[:8].tolist() for e in expected]
+        assert r["epoch_sums"] == [int(e.sum()) for e in expected]
     counts = np.add(ranks[0]["per_class"], ranks[1]["per_class"])
     expected = t.class_balance()["effective_share"].to_numpy() * counts.sum()
     p = stats.chisquare(counts, expected).pvalue

@@ -45,6 +45,10 @@ def _worker(rank: int, store: str, init_file: str, out_dir: str) -> None:
             out[f"with_{epoch}"] = list(s)
         s = create_sampler(table, 30, replacement=False, seed=3, distributed=True)
         out["without"] = list(s)
+        # evaluation order: every included row once, split between the ranks
+        out["in_order"] = list(
+            create_sampler(table, weighted=False, shuffle=False, distributed=True)
+        )
         # live: rank 0 excludes rows 0..19 between epochs; both ranks see it next epoch
         s = create_sampler(table, 1000, seed=5, distributed=True, live=True)
         out["live_0"] = list(s)
@@ -100,6 +104,9 @@ def test_two_gloo_processes_share_one_weighted_draw(tmp_path):
         assert stats.chisquare(counts[nz], expected).pvalue > 0.001
     assert res[0]["with_0"] != res[0]["with_1"], "epochs must differ"
     a, b = (set(r["without"]) for r in res)
+    included = np.flatnonzero(w > 0)
+    padded = np.resize(included, -(-included.size // WORLD) * WORLD)
+    assert [r["in_order"] for r in res] == [padded[r::WORLD].tolist() for r in range(WORLD)]
     assert len(a) == len(b) == 15 and not a & b and (w[list(a | b)] > 0).all()
     live0 = np.concatenate([r["live_0"] for r in res])
     live1 = np.concatenate([r["live_1"] for r in res])

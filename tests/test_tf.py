@@ -61,7 +61,7 @@ def test_weight_zero_rows_do_not_move_fit_or_evaluate_by_one_ulp(data, exclude):
         model = make_model()
         model.set_weights(init)
         compile_(model)
-        ds = to_tf_dataset(t, x, labels, batch_size=64, exclude_zero_weights=exclude)
+        ds = to_tf_dataset(t, x, labels, batch_size=64, exclude_zero_weights=exclude, seed=0)
         model.fit(ds, epochs=2, verbose=0, shuffle=False)
         loss = model.evaluate(ds, verbose=0, return_dict=True)["loss"]
         results.append((loss, model.get_weights()))
@@ -104,7 +104,7 @@ def test_fit_on_arrays_with_sample_weight_matches_the_kept_dataset(data):
         x, y, sample_weight=sample_weight(t), batch_size=64, verbose=0, return_dict=True
     )
     kept = model.evaluate(
-        to_tf_dataset(t, x, batch_size=64, exclude_zero_weights=False),
+        to_tf_dataset(t, x, batch_size=64, exclude_zero_weights=False, shuffle=False),
         verbose=0,
         return_dict=True,
     )
@@ -137,7 +137,7 @@ def test_keras_sparse_categorical_accuracy_agrees_with_collect_metrics(data, as_
 
 def test_weights_mode_yields_x_y_w_and_drops_zero_rows(data):
     t, x, y, w = data
-    rows = list(to_tf_dataset(t, {"a": x, "b": np.arange(N)}).as_numpy_iterator())
+    rows = list(to_tf_dataset(t, {"a": x, "b": np.arange(N)}, shuffle=False).as_numpy_iterator())
     keep = np.flatnonzero(w > 0)
     assert len(rows) == keep.size
     got_b = np.array([r[0]["b"] for r in rows])
@@ -196,3 +196,91 @@ def test_errors(data, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(ImportError, match=r'pip install "weightwidget\[tf\]"'):
         to_tf_dataset(t, x)
+
+
+def _batches(ds):
+    return [tuple(np.asarray(part) for part in b) for b in ds.as_numpy_iterator()]
+
+
+def test_weights_mode_shuffles_rows_not_batches_each_epoch_seeded(tmp_path):
+    labels = np.repeat([0, 1, 2], 200)  # sorted by class: row order gives one-class batches
+    t = ww.WeightTable.from_arrays(labels=labels, name="sorted", store=str(tmp_path / "s"))
+    ds = to_tf_dataset(t, np.arange(labels.size), batch_size=50, seed=3)
+    first, second = _batches(ds), _batches(ds)
+    for epoch in (first, second):
+        rows = np.concatenate([x for x, _, _ in epoch])
+        np.testing.assert_array_equal(np.sort(rows), np.arange(labels.size))  # each row once
+        assert all(len(set(y.tolist())) > 1 for _, y, _ in epoch), "a batch of one class"
+    assert not np.array_equal(first[0][0], second[0][0]), "each epoch is a fresh order"
+    again = _batches(to_tf_dataset(t, np.arange(labels.size), batch_size=50, seed=3))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])  # same seed, same order
+    other = _batches(to_tf_dataset(t, np.arange(labels.size), batch_size=50, seed=4))
+    assert not np.array_equal(first[0][0], other[0][0])
+    plain = _batches(t.to_tf_dataset(np.arange(labels.size), batch_size=50, shuffle=False))
+    np.testing.assert_array_equal(plain[0][0], np.arange(50))  # shuffle=False: row order
+    assert int(ds.cardinality()) == 12
+
+
+class _PartlyLabelled:
+    """A WeightSource whose rows 0, 3, 6, ... have no label (code -1) and a big weight."""
+
+    def __init__(self, weights=None):
+        self.weights = np.linspace(1.0, 2.0, N) if weights is None else weights
+        codes = np.arange(N) % C
+        codes[::3] = -1
+        self.label_codes = codes
+        self.classes = np.arange(C)
+        self.revision = 0
+
+    def latest(self):
+        return self
+
+
+def test_unlabelled_rows_are_left_out_of_both_modes():
+    src = _PartlyLabelled()
+    src.weights[::3] = 1e6
+    labelled = np.flatnonzero(src.label_codes >= 0)
+    for kw in ({}, {"exclude_zero_weights": False}, {"shuffle": False}):
+        rows = np.concatenate(
+            [
+                x
+                for x, _, _ in _batches(
+                    to_tf_dataset(src, np.arange(N), **kw, batch_size=64, seed=0)
+                )
+            ]
+        )
+        np.testing.assert_array_equal(np.sort(rows), labelled)
+    ds = to_tf_dataset(src, np.arange(N), mode="resample", seed=1, exclude_zero_weights=False)
+    drawn = np.array([int(x) for x, _ in ds.as_numpy_iterator()])
+    assert drawn.size == labelled.size and set(drawn) <= set(labelled)
+    np.testing.assert_array_equal(
+        drawn, create_sampler(src, exclude_zero_weights=False, seed=1).indices()
+    )
+
+
+def test_weights_summing_to_infinity_are_refused():
+    w = np.ones(N)
+    w[:3] = 1e308
+    for mode in ("weights", "resample"):
+        with pytest.raises(ValueError, match=r"weights sum to infinity"):
+            to_tf_dataset(w, np.arange(N), mode=mode)
+        with pytest.raises(ValueError, match=r"weights sum to infinity"):
+            to_tf_dataset(_PartlyLabelled(w), np.arange(N), mode=mode)
+
+
+def test_table_method_and_function_share_one_signature_and_documentation():
+    import inspect
+
+    ours = list(inspect.signature(to_tf_dataset).parameters.values())[1:]
+    table = list(inspect.signature(ww.WeightTable.to_tf_dataset).parameters.values())[1:]
+    assert [(p.name, p.kind, p.default) for p in ours] == [
+        (p.name, p.kind, p.default) for p in table
+    ]
+    names = [p.name for p in ours if p.kind is p.KEYWORD_ONLY]
+    assert names == ["mode", "batch_size", "seed", "exclude_zero_weights", "shuffle"]
+    for fn in (to_tf_dataset, ww.WeightTable.to_tf_dataset):
+        for name in names:
+            assert f"\n{name} : " in fn.__doc__, name
+    with pytest.raises(TypeError, match=r"'batchsize' \(did you mean 'batch_size'\?\)"):
+        to_tf_dataset(np.ones(3), np.zeros(3), batchsize=2)

@@ -69,6 +69,21 @@ def check_weight_total(weights: np.ndarray, *, what: str = "weights") -> float:
     return total
 
 
+def check_weights(weights: np.ndarray, *, what: str = "weights") -> None:
+    """Raise unless every weight is finite and >= 0 and their sum is finite.
+
+    ``min >= 0`` and a finite sum prove it in two passes without temporaries
+    (NaN fails the first, inf the second), which matters at 1e8 rows; only a
+    failing vector goes through :func:`check_weight_values` and
+    :func:`check_weight_total`, which name the bad row or the overflow.
+    """
+    with np.errstate(over="ignore"):
+        valid = bool(weights.size and weights.min() >= 0 and np.isfinite(np.sum(weights)))
+    if not valid:
+        check_weight_values(weights, what=what, index_name="row")
+        check_weight_total(weights, what=what)
+
+
 def check_length(values: np.ndarray, expected: int, *, what: str, hint: str = "") -> None:
     """Raise ``ValueError`` unless ``len(values) == expected``."""
     got = len(values)
@@ -89,3 +104,26 @@ def check_choice(value: object, allowed: Iterable[object], *, what: str) -> None
 def _describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_weight_counts(weights: np.ndarray, *, what: str = "weights") -> np.ndarray:
+    """Return valid ``weights`` as int64 repeat counts, or raise if one is not a whole number.
+
+    Used where a weight says how many times a row appears (``repeat_by_weight``).
+    """
+    whole = np.floor(weights) == weights
+    if not whole.all():
+        bad = np.flatnonzero(~whole)
+        more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+        raise ValueError(
+            f"{what} must be whole numbers to be used as repeat counts; got "
+            f"{float(weights[bad[0]])!r} at row {int(bad[0])}{more}. Round them first, "
+            "e.g. t.set_weights(None, np.round(t.weights)), or use repeat_by_weight=False"
+        )
+    total = float(np.sum(weights))
+    if total >= 2.0**40:
+        raise ValueError(
+            f"{what} as repeat counts would yield {total:.3g} indices per epoch; scale "
+            "them down or use repeat_by_weight=False with num_samples="
+        )
+    return weights.astype(np.int64)

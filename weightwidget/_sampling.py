@@ -4,120 +4,125 @@ The torch samplers (:mod:`weightwidget.samplers`) and the ``tf.data`` export
 (:mod:`weightwidget.tf`) share these draws, so one seed gives one sequence of
 indices whichever framework consumes it.
 
-With replacement we invert the cumulative distribution of the non-zero weights
-(``cdf[i-1] <= u < cdf[i]`` selects row ``i``) through a guide table: the unit
-interval is cut into ``m`` buckets of equal probability and each bucket stores
-the first row it can reach, so a draw needs two gathers and, on average over
-draws, less than one forward step, whatever the skew (every bucket holds the
-same probability). The result is exactly ``np.searchsorted(cdf, u,
-side="right")`` (a test checks it; draws within a few ulps of a bucket edge
-start one bucket early so rounding can never skip the answer), but without
-that call's cache misses, which make it about 30x slower at 1e7 rows when the
-uniforms are not sorted. Unsorted uniforms give draws in random order, so no
-shuffle is needed. Unlike ``torch.multinomial`` there is no cap on the number
-of categories (torch raises "number of categories cannot exceed 2^24").
-"Exact" means exact up to the float64 rounding of ``cumsum``: each row's
-probability is off by at most a few ulps of the total.
+With replacement: inverse CDF through a guide table
+---------------------------------------------------
+Row ``i`` is drawn when ``cdf[i-1] <= u < cdf[i]`` for ``u`` uniform in ``[0,
+sum(w))``, with ``cdf = cumsum(w)`` over all rows (a row of weight 0 adds an
+empty interval, so it is never drawn and no row ids need remapping). A guide
+table cuts ``[0, sum(w))`` into ``n`` buckets of equal probability and stores
+the first row each can reach, so a draw needs two gathers and, on average over
+draws, less than one forward step, whatever the skew. The result is exactly
+``np.searchsorted(cdf, u, side="right")`` (a test checks it; draws within a few
+ulps of a bucket edge start one bucket early so rounding can never skip the
+answer), without that call's cache misses, which make it about 30x slower at
+1e7 rows when the uniforms are not sorted. Unsorted uniforms give draws in
+random order, so no shuffle is needed. Building the table costs two passes;
+Walker's alias method draws with one random access fewer, but its vectorised
+construction costs several times more, so for one epoch it is slower (the
+benchmark measures both). "Exact" means exact up to the float64 rounding of
+``cumsum``: each row's probability is off by at most a few ulps of the total
+(float32 would be visibly wrong near 2**24 rows). There is no cap on the
+number of rows (torch raises "number of categories cannot exceed 2^24").
 
-Without replacement we use Efraimidis–Spirakis keys: row ``i`` gets
-``E_i / w_i`` with ``E_i`` standard exponential (equivalently ``log(u_i) / w_i``
-ranked the other way); the ``k`` smallest keys, in increasing order, are
-distributed exactly as ``k`` successive draws without replacement, each
-proportional to the remaining weights. For weights beyond 1e±290 we rank
-``log(E_i) - log(w_i)`` instead: the same order, without overflow.
+Without replacement: Efraimidis-Spirakis keys
+---------------------------------------------
+Row ``i`` gets the key ``E_i / w_i`` with ``E_i`` standard exponential; the
+``k`` smallest keys, in increasing order, are distributed exactly as ``k``
+successive draws without replacement, each proportional to the remaining
+weights. For weights beyond 1e±290 we rank ``log(E_i) - log(w_i)`` instead: the
+same order, without overflow.
+
+Ranking is the slow part (``argsort`` of 1e7 doubles moves indices around
+memory). We sort values instead: each key's order-preserving bit pattern,
+minus the smallest, keeps its top ``64 - b`` bits above a ``b``-bit row
+position, and ``np.sort`` on those uint64 values (SIMD) orders keys and carries
+positions along. Keys that tie after truncation are reordered by their full
+float64 value, so the order is the order of the exact keys. When only ``k <=
+n / 8`` keys are needed, ``np.argpartition`` finds them first and only those
+are sorted.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._checks import check_weight_values
+from ._checks import check_weight_counts
+from .protocol import SamplerOptions, WeightSource, as_source, effective_weights
 
 if TYPE_CHECKING:
-    from .table import WeightTable
+    from numpy.random import Generator
 
 __all__ = [
+    "Plan",
     "Prepared",
-    "draw",
     "draw_with_replacement",
     "draw_without_replacement",
+    "epoch_chunks",
     "epoch_rng",
+    "epoch_sequence",
+    "make_plan",
     "prepare",
-    "resolve_num_samples",
     "sample_weight",
+    "shuffled",
+    "smallest_keys",
 ]
 
 # Draws still walking forward after this many vectorised steps (those that landed
 # in a bucket holding many tiny weights) finish with one binary search each.
 _MAX_STEPS = 6
-# Draws are made this many at a time, so scratch arrays stay small (2 MiB) and reused.
-_CHUNK = 1 << 18
-
-
-def check_weights(weights: Any) -> np.ndarray:
-    """Return ``weights`` as a 1-D float64 array, or raise if any is not finite and >= 0.
-
-    Parameters
-    ----------
-    weights : array-like of shape (n_samples,)
-        Per-row weights.
-
-    Returns
-    -------
-    numpy.ndarray of shape (n_samples,)
-        The weights as float64 (not copied when already float64).
-
-    Raises
-    ------
-    ValueError
-        If the array is not 1-D, or a weight is NaN, infinite or negative.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim != 1:
-        raise ValueError(f"weights must be 1-D; got an array of shape {w.shape}")
-    return check_weight_values(w, index_name="row")
+# Draws are made this many at a time, so scratch arrays stay small and reused.
+_CHUNK = 1 << 16
+_SIGN = np.uint64(1 << 63)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The non-zero rows of a weight vector, ready for repeated draws.
+    """The rows of a weight vector that can be drawn, ready for repeated draws.
 
     Attributes
     ----------
     n_rows : int
         Length of the weight vector, zeros included.
-    rows : numpy.ndarray of int64 or None
+    n_labelled : int
+        Rows that could be trained on (labelled); the default draw count with
+        ``exclude_zero_weights=False``.
+    n_nonzero : int
+        Rows with a non-zero weight.
+    rows : numpy.ndarray of intp or None
         Row ids with a non-zero weight, increasing; None when no weight is 0
-        (then position ``j`` is row ``j`` and we skip a gather per draw).
+        (then position ``j`` is row ``j``) or when indexed.
     weights : numpy.ndarray of float64
-        The non-zero weights, aligned with ``rows``.
+        The non-zero weights, aligned with ``rows`` (empty if indexed).
     cdf : numpy.ndarray of float64
-        ``cumsum(weights)``; ``cdf[-1]`` is the total weight (empty if not indexed).
-    guide : numpy.ndarray of intp
-        ``guide[j]`` is the number of positions whose ``cdf`` lies below bucket ``j``
+        ``cumsum`` of all ``n_rows`` weights; ``cdf[-1]`` is the total weight
+        (empty if not indexed).
+    guide : numpy.ndarray of int32 (intp beyond 2**31 rows)
+        ``guide[j]`` is the number of rows whose ``cdf`` lies below bucket ``j``
         (empty if not indexed).
     """
 
     n_rows: int
+    n_labelled: int
     rows: np.ndarray | None
     weights: np.ndarray
     cdf: np.ndarray
     guide: np.ndarray
+    n_nonzero: int
 
     @property
     def weights_span_safe(self) -> bool:
         """Whether ``E / w`` stays a normal float for every weight (E <= 1e3)."""
         return bool(self.weights.min() > 1e-290 and self.weights.max() < 1e290)
 
-    @property
-    def n_nonzero(self) -> int:
-        """Number of rows with a non-zero weight."""
-        return int(self.weights.size)
+    def row_ids(self) -> np.ndarray:
+        """Row ids with a non-zero weight, increasing (of a ``prepare(index=False)``)."""
+        if self.cdf.size:
+            raise ValueError("row_ids() needs prepare(weights, index=False)")
+        return np.arange(self.n_rows) if self.rows is None else self.rows
 
     def to_rows(self, pos: np.ndarray) -> np.ndarray:
         """Map positions among the non-zero rows to row ids, in place."""
@@ -126,19 +131,24 @@ class Prepared:
         return pos
 
 
-def prepare(weights: Any, *, copy: bool = True, index: bool = True) -> Prepared:
+def prepare(
+    weights: np.ndarray, *, copy: bool = True, index: bool = True, n_labelled: int | None = None
+) -> Prepared:
     """Index the non-zero weights for exact draws.
 
     Parameters
     ----------
-    weights : array-like of shape (n_samples,)
-        Finite, non-negative weights; rows with weight 0 are never drawn.
+    weights : numpy.ndarray of shape (n_samples,), float64
+        Valid weights (from :func:`weightwidget.protocol.effective_weights`, which
+        checks them); rows with weight 0 are never drawn.
     copy : bool, default=True
-        Keep a private copy of the weights (needed by draws without replacement,
-        so that a later in-place change of the caller's array cannot leak in).
-        With False, ``Prepared.weights`` may be the caller's array.
+        Keep a private copy of the non-zero weights (needed by draws without
+        replacement, so that a later in-place change of the caller's array
+        cannot leak in). With False, ``Prepared.weights`` may be the caller's array.
     index : bool, default=True
         Build ``cdf`` and ``guide`` (needed for draws with replacement only).
+    n_labelled : int, default=None
+        Rows that could be trained on; None means all rows.
 
     Returns
     -------
@@ -147,54 +157,71 @@ def prepare(weights: Any, *, copy: bool = True, index: bool = True) -> Prepared:
     Raises
     ------
     ValueError
-        If a weight is invalid, or all weights are 0.
+        If all weights are 0.
     """
-    w = check_weights(weights)
-    nonzero = w > 0
-    n_nonzero = int(np.count_nonzero(nonzero))
+    w = np.asarray(weights, dtype=np.float64)
+    n_nonzero = int(np.count_nonzero(w))  # weights are >= 0: non-zero means > 0
     if n_nonzero == 0:
         raise ValueError(
             f"all {w.size} weights are 0, so there is nothing to draw; include some rows "
             "(set a weight > 0) before sampling"
         )
-    if n_nonzero == w.size:
+    if index:  # draws with replacement need neither the non-zero ids nor their weights
+        rows, wz = None, np.empty(0)
+    elif n_nonzero == w.size:
         rows, wz = None, (w.copy() if copy else w)
     else:
-        rows = np.flatnonzero(nonzero).astype(np.int64, copy=False)
+        rows = np.flatnonzero(w)
         wz = w[rows]
-    del nonzero
-    if not index:
-        empty = np.empty(0)
-        return Prepared(n_rows=int(w.size), rows=rows, weights=wz, cdf=empty, guide=empty)
-    cdf = np.cumsum(wz)
-    m = wz.size
-    # Bucket of each cumulative weight (trunc == floor here); monotone because
-    # fl(x * c) is monotone in x. Casting in the ufunc avoids a slow astype copy.
-    guide = np.empty(m, dtype=np.intp)
-    np.multiply(cdf, m / cdf[-1], out=guide, casting="unsafe")
-    np.minimum(guide, m, out=guide)
-    counts = np.bincount(guide, minlength=m + 1)
-    guide[0] = 0
-    np.cumsum(counts[: m - 1], out=guide[1:])
-    return Prepared(n_rows=int(w.size), rows=rows, weights=wz, cdf=cdf, guide=guide)
+    n_lab = int(w.size) if n_labelled is None else int(n_labelled)
+    cdf, guide = _guide_table(w) if index else (np.empty(0), np.empty(0, dtype=np.intp))
+    return Prepared(
+        n_rows=int(w.size),
+        n_labelled=n_lab,
+        rows=rows,
+        weights=wz,
+        cdf=cdf,
+        guide=guide,
+        n_nonzero=n_nonzero,
+    )
 
 
-def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``cdf = cumsum(w)`` and its guide table (see :class:`Prepared`).
+
+    ``guide[j]`` is the first row whose bucket ``trunc(cdf * n / total)`` is at
+    least ``j``: row ``i`` starts the buckets after its predecessor's, up to its
+    own. Buckets never decrease along the rows, so chunks of rows fill the guide
+    in order with small temporaries: besides ``cdf``, no n-long array is made.
+    """
+    cdf = np.cumsum(w)
+    m = w.size
+    scale = m / cdf[-1]
+    guide = np.empty(m, dtype=np.int32 if m < 2**31 else np.intp)
+    prev = -1  # bucket of the row before the chunk
+    for start in range(0, m, _CHUNK):
+        # trunc == floor here; monotone because fl(x * c) is monotone in x
+        bucket = np.multiply(cdf[start : start + _CHUNK], scale).astype(np.intp)
+        np.minimum(bucket, m - 1, out=bucket)  # the guide has m entries
+        span = np.diff(bucket, prepend=prev)
+        top = int(bucket[-1])
+        guide[prev + 1 : top + 1] = np.repeat(np.arange(start, start + bucket.size), span)
+        prev = top
+    return cdf, guide
+
+
+def epoch_rng(seed: int, epoch: int) -> Generator:
     """Return the generator for ``(seed, epoch)``: same pair, same draws, on every rank."""
     return np.random.default_rng([int(seed), int(epoch)])
 
 
-def draw_with_replacement(prep: Prepared, k: int, rng: np.random.Generator) -> np.ndarray:
+def draw_with_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarray:
     """Draw ``k`` row ids independently, each with probability ``w_i / sum(w)``.
-
-    The result equals ``rows[np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right")]``
-    exactly (a test checks it); the work runs in chunks so the temporaries stay
-    small and are reused, which avoids page-faulting fresh memory at 1e8 draws.
 
     Parameters
     ----------
     prep : Prepared
-        From :func:`prepare`.
+        From :func:`prepare` (with ``index=True``).
     k : int
         Number of draws.
     rng : numpy.random.Generator
@@ -202,23 +229,32 @@ def draw_with_replacement(prep: Prepared, k: int, rng: np.random.Generator) -> n
 
     Returns
     -------
-    numpy.ndarray of shape (k,), int64
-        Row ids in the original (zeros included) numbering, in draw order.
+    numpy.ndarray of shape (k,), intp
+        Row ids in draw order. Equals ``np.searchsorted(cdf, rng.random(k) *
+        cdf[-1], side="right")`` exactly, computed in chunks so temporaries stay
+        small and reused.
     """
-    if prep.cdf.size == 0:
-        raise ValueError("draws with replacement need prepare(weights, index=True)")
     out = np.empty(k, dtype=np.intp)
-    chunk = min(k, _CHUNK)
-    u = np.empty(chunk)
-    tmp = np.empty(chunk)
-    for start in range(0, k, chunk):
-        size = min(chunk, k - start)
-        _draw_chunk(prep, rng, u[:size], tmp[:size], out[start : start + size])
+    for start, chunk in _draws(prep, k, rng, _CHUNK):
+        out[start : start + chunk.size] = chunk
     return out
 
 
+def _draws(prep: Prepared, k: int, rng: Generator, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, draws)`` for ``k`` draws, ``chunk`` at a time (one reused buffer)."""
+    if prep.cdf.size == 0:
+        raise ValueError("draws with replacement need prepare(weights, index=True)")
+    chunk = max(1, min(k, chunk))
+    u, tmp = np.empty(chunk), np.empty(chunk)
+    pos = np.empty(chunk, dtype=np.intp)
+    for start in range(0, k, chunk):
+        size = min(chunk, k - start)
+        _draw_chunk(prep, rng, u[:size], tmp[:size], pos[:size])
+        yield start, pos[:size]
+
+
 def _draw_chunk(
-    prep: Prepared, rng: np.random.Generator, u: np.ndarray, tmp: np.ndarray, pos: np.ndarray
+    prep: Prepared, rng: Generator, u: np.ndarray, tmp: np.ndarray, pos: np.ndarray
 ) -> None:
     """Fill ``pos`` with draws; ``u`` and ``tmp`` are scratch buffers of the same length."""
     cdf, guide = prep.cdf, prep.guide
@@ -233,7 +269,7 @@ def _draw_chunk(
     near = np.flatnonzero(um < 64 * np.finfo(np.float64).eps * (m + 1))
     pos[near] -= 1
     np.maximum(pos, 0, out=pos)
-    np.take(guide, pos, out=pos, mode="clip")
+    pos[:] = np.take(guide, pos, mode="clip")
     us = u
     us *= total
     # fl(u * total) may round up to total; clamp so the answer stays in range.
@@ -250,10 +286,93 @@ def _draw_chunk(
         steps += 1
     if act.size:
         pos[act] = np.searchsorted(cdf, au, side="right")
-    prep.to_rows(pos)
 
 
-def draw_without_replacement(prep: Prepared, k: int, rng: np.random.Generator) -> np.ndarray:
+def _sortable(keys: np.ndarray) -> np.ndarray:
+    """Map float64 keys to uint64 values in the same order (a new array; -0.0 equals 0.0)."""
+    bits = np.add(keys, 0.0).view(np.uint64)  # the copy turns -0.0 into 0.0
+    if keys.size and keys.min() >= 0:
+        return bits  # non-negative floats already sort as their bit patterns
+    flip = (bits.view(np.int64) >> 63).view(np.uint64)  # all ones where negative
+    flip |= _SIGN
+    bits ^= flip
+    return bits
+
+
+def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
+    """Return the positions of the ``k`` smallest ``keys``, in increasing key order.
+
+    Exactly ``np.argsort(keys, kind="stable")[:k]`` (a test checks it), several
+    times faster: see the module notes.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray of shape (m,), float64
+        Keys without NaN.
+    k : int
+        How many, ``1 <= k <= m``.
+
+    Returns
+    -------
+    numpy.ndarray of shape (k,), int64
+    """
+    m = keys.size
+    if k <= m // 8:  # few: select them with argpartition, then sort just those
+        kth = keys[np.argpartition(keys, k - 1)[k - 1]]
+        pick = np.flatnonzero(keys <= kth)  # increasing positions, exact ties included
+        return pick[np.argsort(keys[pick], kind="stable")[:k]]
+    b = max(1, (m - 1).bit_length())  # bits of a position
+    packed = _sortable(keys)
+    packed -= packed.min()
+    drop = max(0, int(packed.max()).bit_length() - (64 - b))  # key bits that do not fit
+    if drop:
+        packed >>= np.uint64(drop)
+    packed <<= np.uint64(b)
+    for start in range(0, m, _CHUNK):  # add positions without a fresh m-long arange
+        part = packed[start : start + _CHUNK]
+        part |= np.arange(start, start + part.size, dtype=np.uint64)
+    if k < m:
+        packed.partition(k - 1)
+        # keys left out may tie the k-th once truncated: keep them for the exact order
+        bound = ((int(packed[k - 1]) >> b) + 1) << b
+        rest = packed[k:]
+        extra = rest[rest < bound] if bound < 2**64 else rest
+        packed = np.concatenate([packed[:k], extra])
+    packed.sort()  # SIMD sort of uint64 values: several times faster than argsort
+    tied = _truncation_ties(packed, b) if drop else None
+    packed &= np.uint64((1 << b) - 1)
+    pos = packed.view(np.int64)
+    if tied is not None:
+        _untie(pos, tied, keys)
+    return pos[:k]
+
+
+def _truncation_ties(packed: np.ndarray, b: int) -> np.ndarray | None:
+    """``tied[i]``: sorted ``packed[i]``, ``packed[i + 1]`` share their key bits (None: no ties)."""
+    tied = np.empty(max(packed.size - 1, 0), dtype=bool)
+    shift = np.uint64(b)
+    for start in range(0, tied.size, _CHUNK):  # chunks: small temporaries
+        stop = min(start + _CHUNK, tied.size)
+        left, right = packed[start:stop] >> shift, packed[start + 1 : stop + 1] >> shift
+        np.equal(left, right, out=tied[start:stop])
+    return tied if tied.any() else None
+
+
+def _untie(pos: np.ndarray, tied: np.ndarray, keys: np.ndarray) -> None:
+    """Reorder each run of truncation ties in ``pos`` by full key, then position."""
+    member = np.zeros(pos.size, dtype=bool)
+    member[:-1] |= tied
+    member[1:] |= tied
+    at = np.flatnonzero(member)
+    starts = np.ones(at.size, dtype=bool)  # a run starts where it is not tied to the left
+    inner = at > 0
+    starts[inner] = ~tied[at[inner] - 1]
+    run = np.cumsum(starts)
+    sub = pos[at]
+    pos[at] = sub[np.lexsort((sub, keys[sub], run))]
+
+
+def draw_without_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarray:
     """Draw ``k`` distinct row ids, as ``k`` successive draws proportional to the remaining weights.
 
     Parameters
@@ -267,8 +386,8 @@ def draw_without_replacement(prep: Prepared, k: int, rng: np.random.Generator) -
 
     Returns
     -------
-    numpy.ndarray of shape (k,), int64
-        Distinct row ids in draw order (increasing Efraimidis–Spirakis key).
+    numpy.ndarray of shape (k,), intp
+        Distinct row ids in draw order (increasing Efraimidis-Spirakis key).
     """
     if k > prep.n_nonzero:
         raise ValueError(
@@ -280,37 +399,74 @@ def draw_without_replacement(prep: Prepared, k: int, rng: np.random.Generator) -
     else:  # same order as E / w, without overflow or underflow for extreme weights
         np.log(keys, out=keys)
         keys -= np.log(prep.weights)
-    if k < prep.n_nonzero:
-        top = np.argpartition(keys, k - 1)[:k]
-        order = top[np.argsort(keys[top], kind="stable")]
-    else:
-        order = np.argsort(keys, kind="stable")
-    return prep.to_rows(order.astype(np.intp, copy=False))
+    return prep.to_rows(smallest_keys(keys, k))
 
 
-def draw(prep: Prepared, k: int, rng: np.random.Generator, *, replacement: bool) -> np.ndarray:
-    """Dispatch to :func:`draw_with_replacement` or :func:`draw_without_replacement`."""
-    if replacement:
-        return draw_with_replacement(prep, k, rng)
-    return draw_without_replacement(prep, k, rng)
+def shuffled(values: np.ndarray, rng: Generator) -> np.ndarray:
+    """Return ``values`` in uniformly random order (a new array)."""
+    return rng.permutation(values)
 
 
-def check_positive_int(name: str, value: Any) -> int:
-    """Return ``value`` as an int, or raise if it is not a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} should be a positive integer, but got {name}={value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} should be a positive integer, but got {name}={value}")
-    return int(value)
+# ---------------------------------------------------------------------------- epochs
 
 
-def check_seed(seed: Any) -> int:
-    """Return ``seed`` as a non-negative int, drawing a fresh one from the OS when None."""
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be None or an integer >= 0; got seed={seed!r}")
-    return int(seed)
+@dataclass(frozen=True)
+class Plan:
+    """What one revision's weights and the sampler options make an epoch of.
+
+    Attributes
+    ----------
+    prep : Prepared
+        The drawable rows.
+    num_samples : int
+        Indices per epoch, over all ranks.
+    options : SamplerOptions
+        The options the plan follows.
+    counts : numpy.ndarray of int64 or None
+        With ``repeat_by_weight``: repeat count of each row of ``prep.row_ids()``.
+    """
+
+    prep: Prepared
+    num_samples: int
+    options: SamplerOptions
+    counts: np.ndarray | None = None
+
+
+def make_plan(
+    weights: np.ndarray, options: SamplerOptions, *, n_labelled: int | None = None
+) -> Plan:
+    """Prepare draws from valid effective ``weights`` under ``options``.
+
+    Raises
+    ------
+    ValueError
+        All weights 0; ``num_samples`` above the non-zero rows without
+        replacement; non-integer weights with ``repeat_by_weight``.
+    """
+    o = options
+    if not o.weighted:
+        weights = (weights > 0).astype(np.float64)
+    counts = check_weight_counts(weights) if o.repeat_by_weight else None  # names the row
+    drawn = o.replacement and counts is None and (o.shuffle or o.weighted)
+    prep = prepare(weights, copy=not drawn, index=drawn, n_labelled=n_labelled)
+    if counts is not None:
+        if prep.rows is not None:
+            counts = counts[prep.rows]
+        return Plan(prep=prep, num_samples=int(counts.sum()), options=o, counts=counts)
+    k = resolve_num_samples(
+        prep, o.num_samples, replacement=o.replacement, exclude_zero_weights=o.exclude_zero_weights
+    )
+    return Plan(prep=prep, num_samples=k, options=o)
+
+
+def plan_for(source: WeightSource, options: SamplerOptions) -> Plan:
+    """Return :func:`make_plan` of ``source``'s effective weights (unlabelled rows weigh 0)."""
+    weights = effective_weights(source)
+    codes = np.asarray(source.label_codes)
+    n_labelled = codes.size
+    if codes.size and codes.min() < 0:
+        n_labelled -= int(np.count_nonzero(codes < 0))
+    return make_plan(weights, options, n_labelled=n_labelled)
 
 
 def resolve_num_samples(
@@ -327,8 +483,8 @@ def resolve_num_samples(
     prep : Prepared
         From :func:`prepare`.
     num_samples : int or None
-        Requested draws; None means one per non-zero row (or one per row when
-        ``exclude_zero_weights`` is False).
+        Requested draws (already checked positive); None means one per non-zero
+        row (or one per labelled row when ``exclude_zero_weights`` is False).
     replacement : bool
         Whether rows may repeat.
     exclude_zero_weights : bool
@@ -341,67 +497,84 @@ def resolve_num_samples(
     Raises
     ------
     ValueError
-        If ``num_samples`` is not positive, or exceeds the non-zero rows without replacement.
+        If ``num_samples`` exceeds the non-zero rows without replacement.
     """
     if num_samples is None:
-        k = prep.n_nonzero if exclude_zero_weights else prep.n_rows
+        k = prep.n_nonzero if exclude_zero_weights else prep.n_labelled
     else:
-        k = check_positive_int("num_samples", num_samples)
+        k = int(num_samples)
     if not replacement and k > prep.n_nonzero:
         zeros = prep.n_rows - prep.n_nonzero
         raise ValueError(
             f"num_samples={k} exceeds the {prep.n_nonzero} rows with a non-zero weight "
-            f"({zeros} rows have weight 0 and are never drawn); without replacement each "
-            f"row is drawn at most once per epoch: pass num_samples <= {prep.n_nonzero}, "
-            "exclude_zero_weights=True, or replacement=True"
+            f"({zeros} rows have weight 0 or no label and are never drawn); without "
+            "replacement each row is drawn at most once per epoch: pass num_samples <= "
+            f"{prep.n_nonzero}, exclude_zero_weights=True, or replacement=True"
         )
     return k
 
 
-def distributed_indices(
-    prep: Prepared,
-    num_samples: int,
-    rng: np.random.Generator,
-    *,
-    replacement: bool,
-    num_replicas: int,
-    rank: int,
-) -> np.ndarray:
-    """Return this rank's share of one global draw.
+def epoch_chunks(
+    plan: Plan, total: int, rng: Generator, *, multiple_of: int = 1
+) -> Iterator[np.ndarray]:
+    """Yield :func:`epoch_sequence` ``(plan, total, rng)`` in consecutive pieces.
 
-    Every rank computes the same global draw of ``ceil(num_samples / num_replicas)
-    * num_replicas`` indices (same seed and epoch) and keeps positions
-    ``rank, rank + num_replicas, ...``, so shares are disjoint and equal in length.
-    With replacement the padding positions are extra draws, so the union follows
-    the weights exactly. Without replacement the global draw takes as many distinct
-    rows as exist (up to the padded size) and, if that is short, repeats its first
-    draws as padding, as ``torch.utils.data.DistributedSampler`` does.
+    Draws with replacement are made lazily, piece by piece, so an epoch of 1e8
+    never exists as one array. Each piece but the last has a length that is a
+    multiple of ``multiple_of`` (the number of ranks, so ``piece[rank::ranks]``
+    is this rank's share of it). A piece may be a reused buffer: copy it to keep it.
     """
-    per_rank = math.ceil(num_samples / num_replicas)
-    total = per_rank * num_replicas
-    if replacement:
-        idx = draw_with_replacement(prep, total, rng)
+    step = max(1, _CHUNK // multiple_of) * multiple_of
+    if _draws_lazily(plan):
+        for _, piece in _draws(plan.prep, total, rng, step):
+            yield piece
+        return
+    seq = epoch_sequence(plan, total, rng)
+    for start in range(0, total, step):
+        yield seq[start : start + step]
+
+
+def _draws_lazily(plan: Plan) -> bool:
+    o = plan.options
+    return plan.counts is None and o.replacement and o.shuffle
+
+
+def epoch_sequence(plan: Plan, total: int, rng: Generator) -> np.ndarray:
+    """Return the first ``total`` indices of an epoch (``total >= plan.num_samples``).
+
+    Positions past ``num_samples`` are the padding of a distributed epoch:
+    further draws with replacement, otherwise the sequence's first indices again.
+    """
+    o, prep = plan.options, plan.prep
+    if plan.counts is not None:
+        seq = np.repeat(prep.row_ids(), plan.counts)
+        if o.shuffle:
+            seq = shuffled(seq, rng)
+    elif not o.weighted and not o.shuffle:
+        return np.resize(prep.row_ids(), total)  # no draw: included rows in order, cycling
+    elif o.replacement:
+        seq = draw_with_replacement(prep, total, rng)
     else:
-        idx = draw_without_replacement(prep, min(total, prep.n_nonzero), rng)
-        if idx.size < total:
-            reps = math.ceil(total / idx.size)
-            idx = np.tile(idx, reps)[:total]
-    return idx[rank:total:num_replicas]
+        seq = draw_without_replacement(prep, min(total, prep.n_nonzero), rng)
+    if not o.shuffle and plan.counts is None and o.weighted:
+        seq.sort()
+    return seq if seq.size == total else np.resize(seq, total)
 
 
-def sample_weight(table: WeightTable, *, normalize: bool = False) -> np.ndarray:
+def sample_weight(table: WeightSource | Any, *, normalize: bool = False) -> np.ndarray:
     """Return the table's current weights as a loss-weight array in dataset order.
 
     This is the other way to use weights: pass it as Keras
     ``model.fit(x, y, sample_weight=...)``, or multiply ``reduction='none'``
     losses by it. Rows with weight 0 then contribute nothing to the loss (but,
     with Keras' default ``sum_over_batch_size`` reduction, still count in each
-    batch's divisor; drop them from ``x`` and ``y`` to change that).
+    batch's divisor; drop them from ``x`` and ``y`` to change that). Unlabelled
+    rows (``label_codes < 0``) get weight 0 whatever their stored weight.
 
     Parameters
     ----------
-    table : WeightTable
-        The table whose current revision to read.
+    table : WeightSource or array-like of shape (n_samples,)
+        The table whose current revision to read (or a weight vector).
     normalize : bool, default=False
         If True, divide by the mean of the non-zero weights, so the weights of
         the included rows average 1 and the loss keeps its scale.
@@ -414,13 +587,14 @@ def sample_weight(table: WeightTable, *, normalize: bool = False) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``normalize`` is True and every weight is 0.
+        If the weights sum to infinity, or ``normalize`` is True and every
+        weight is 0.
 
     Examples
     --------
     >>> model.fit(x, y, sample_weight=table.sample_weight(normalize=True))  # doctest: +SKIP
     """
-    w = np.array(table.weights, dtype=np.float64, copy=True)
+    w = np.array(effective_weights(as_source(table)), dtype=np.float64, copy=True)
     if normalize:
         included = w > 0
         if not included.any():

@@ -13,14 +13,20 @@ advances the epoch by one, so plain ``for epoch in ...: for batch in loader``
 gets a fresh draw each epoch without calling ``set_epoch``. Calling
 ``set_epoch(epoch)`` at the top of each epoch (the DDP idiom) gives the same
 result, and ranks stay in step either way because they iterate equally often.
+
+What is drawn
+-------------
+Samplers read a :class:`~weightwidget.protocol.WeightSource` (a
+``WeightTable``, or a plain array of weights) and draw from its effective
+weights: unlabelled rows and rows with weight 0 are never drawn. The options
+are those of :class:`~weightwidget.protocol.SamplerOptions`, declared once.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-import numbers
-import operator
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -29,6 +35,15 @@ import numpy as np
 
 from . import _sampling
 from ._sampling import sample_weight
+from .protocol import (
+    ArrayWeights,
+    SamplerOptions,
+    as_source,
+    check_int,
+    check_seed,
+    effective_weights,
+    takes_options,
+)
 
 try:
     import torch
@@ -39,7 +54,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 if TYPE_CHECKING:
-    from .table import WeightTable
+    from .protocol import WeightSource
 
 __all__ = [
     "WeightedDataset",
@@ -54,147 +69,87 @@ logger.addHandler(logging.NullHandler())
 
 # Live DDP samplers wait this long for all ranks to see the same table revision.
 _REVISION_SYNC_TIMEOUT = 30.0
+_OPTION_NAMES = frozenset(SamplerOptions.__dataclass_fields__)
 
 
-class _ArraySource:
-    """A fixed weight vector standing in for a table (benchmarks, plain arrays)."""
-
-    def __init__(self, weights: Any) -> None:
-        self.weights = _sampling.check_weights(weights)
-        self.revision = 0
-
-    def latest(self) -> _ArraySource:
-        return self
-
-
-def _source(table: Any) -> Any:
-    if hasattr(table, "weights") and hasattr(table, "revision"):
-        return table
-    if isinstance(table, str):
-        raise TypeError(
-            f"table must be a WeightTable or an array of weights; got the string {table!r} "
-            "(open it first with WeightTable.open(path))"
-        )
-    return _ArraySource(table)
-
-
-def _check_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {name}={value!r}")
-    return int(value)
-
-
+@takes_options(SamplerOptions)
 class WeightedTableSampler(Sampler[int]):
     """Draw dataset indices with probability proportional to a table's weights.
 
     Build it with :func:`create_sampler` (or ``table.create_sampler(...)``) and
     pass it as ``DataLoader(dataset, sampler=...)``. Draws are exact (inverse
-    CDF over the non-zero weights, no 2**24 cap), rows with weight 0 are never
-    drawn, and each epoch is a fresh, reproducible draw (see the module notes).
+    CDF over the effective weights, no 2**24 cap), unlabelled rows and rows
+    with weight 0 are never drawn, and each epoch is a fresh, reproducible draw
+    (see the module notes).
 
     Parameters
     ----------
-    table : WeightTable or array-like of shape (n_samples,)
-        Where the weights come from. An array is a fixed weight vector (no ``live``).
-    num_samples : int, default=None
-        Draws per epoch over all ranks. None means one per row with a non-zero
-        weight, or one per row when ``exclude_zero_weights`` is False.
-    replacement : bool, default=True
-        If False, each row appears at most once per epoch (weighted sampling
-        without replacement, Efraimidis–Spirakis keys, in draw order).
-    exclude_zero_weights : bool, default=True
-        Only affects the default ``num_samples``; rows with weight 0 are never drawn.
-    seed : int, default=None
-        Seed of the per-epoch generator. None picks one at random (see ``seed``),
-        except with ``distributed=True`` where it is 0, as in
-        ``DistributedSampler``, so that all ranks agree without communicating.
-    live : bool, default=False
-        If True, call ``table.latest()`` at the start of every epoch and draw from
-        that revision, so edits made in the widget (or by another process)
-        between epochs apply to the next epoch without rebuilding the DataLoader.
-    distributed : bool, default=False
-        If True, all ranks draw the same global sample of
-        ``ceil(num_samples / num_replicas) * num_replicas`` indices and rank ``r``
-        keeps positions ``r, r + num_replicas, ...``: disjoint, equal shares whose
-        union follows the weights. Without replacement, when there are fewer
-        non-zero rows than that, the global draw is padded by repeating its first
-        indices, as ``DistributedSampler`` does.
-    num_replicas : int, default=None
-        Number of ranks; defaults to ``torch.distributed.get_world_size()``.
-    rank : int, default=None
-        This rank, in ``[0, num_replicas)``; defaults to ``torch.distributed.get_rank()``.
+    table : WeightSource or array-like of shape (n_samples,)
+        Where the weights come from: a ``WeightTable`` or any
+        :class:`~weightwidget.protocol.WeightSource`. An array is a fixed weight
+        vector (no ``live``).
+    {options}
 
     Attributes
     ----------
+    options : SamplerOptions
+        The options as given (each is also an attribute, e.g. ``replacement``).
     seed : int
         The seed actually used (drawn at random when ``seed=None``).
     epoch : int
         The epoch the next iteration draws.
     num_samples : int
-        Global draws per epoch (after a live refresh, for the current revision).
+        Global indices per epoch (after a live refresh, for the current revision).
+    num_replicas, rank : int
+        The ranks sharing each epoch, and this one (1 and 0 unless distributed).
     revision : int
         Table revision the current draw uses.
 
     Raises
     ------
     ValueError
-        If all weights are 0, ``num_samples`` is not positive or (without
-        replacement) exceeds the non-zero rows, or ``rank`` is out of range.
+        If all effective weights are 0, ``num_samples`` is not positive or
+        (without replacement) exceeds the non-zero rows, ``rank`` is out of
+        range, or an option is invalid (see :class:`~weightwidget.protocol.SamplerOptions`).
+    TypeError
+        An unknown option, or one of the wrong type.
     """
 
     def __init__(
-        self,
-        table: WeightTable | Any,
-        num_samples: int | None = None,
-        *,
-        replacement: bool = True,
-        exclude_zero_weights: bool = True,
-        seed: int | None = None,
-        live: bool = False,
-        distributed: bool = False,
-        num_replicas: int | None = None,
-        rank: int | None = None,
+        self, table: WeightSource | Any, num_samples: int | None = None, **options: Any
     ) -> None:
         super().__init__()
-        self._source = _source(table)
-        if live and isinstance(self._source, _ArraySource):
+        opts = SamplerOptions.from_call("create_sampler", num_samples, options)
+        source = as_source(table)
+        if opts.live and isinstance(source, ArrayWeights):
             raise ValueError(
                 "live=True needs a WeightTable to re-read each epoch; got a plain array"
             )
-        self.replacement = bool(replacement)
-        self.exclude_zero_weights = bool(exclude_zero_weights)
-        self.live = bool(live)
-        self.distributed = bool(distributed)
-        if num_samples is not None:
-            _sampling.check_positive_int("num_samples", num_samples)
-        self._requested = num_samples
-        if self.distributed:
-            self.num_replicas, self.rank = _resolve_replicas(num_replicas, rank)
-            self.seed = _sampling.check_seed(0 if seed is None else seed)
+        self.options = opts
+        self._source = source
+        if opts.distributed:
+            self.num_replicas, self.rank = _resolve_replicas(opts.num_replicas, opts.rank)
+            self.seed = check_seed(0 if opts.seed is None else opts.seed)
         else:
-            if num_replicas is not None or rank is not None:
-                raise ValueError(
-                    f"num_replicas={num_replicas!r} and rank={rank!r} only apply with "
-                    "distributed=True; pass distributed=True or leave them None"
-                )
             self.num_replicas, self.rank = 1, 0
-            self.seed = _sampling.check_seed(seed)
+            self.seed = check_seed(opts.seed)
         self.epoch = 0
-        self._current: Iterator[int] | None = None
-        self._snapshot(self._source)
+        self._in_epoch = False
+        self._snapshot(source)
+
+    def __getattr__(self, name: str) -> Any:
+        # each option reads through to self.options (declared once, in SamplerOptions)
+        options = self.__dict__.get("options")
+        if options is not None and name in _OPTION_NAMES:
+            return getattr(options, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- state -------------------------------------------------------------------------
 
-    def _snapshot(self, source: Any) -> None:
-        """Prepare draws from ``source``'s current weights (validates them)."""
-        prep = _sampling.prepare(source.weights, copy=not self.replacement, index=self.replacement)
-        k = _sampling.resolve_num_samples(
-            prep,
-            self._requested,
-            replacement=self.replacement,
-            exclude_zero_weights=self.exclude_zero_weights,
-        )
-        self._prep, self.num_samples, self.revision = prep, k, int(source.revision)
+    def _snapshot(self, source: WeightSource) -> None:
+        """Plan draws from ``source``'s current weights (validates them)."""
+        plan = _sampling.plan_for(source, self.options)
+        self._plan, self.num_samples, self.revision = plan, plan.num_samples, int(source.revision)
 
     def _refresh(self, *, sync: bool = True) -> None:
         """In live mode, move to the table's latest revision.
@@ -203,10 +158,10 @@ class WeightedTableSampler(Sampler[int]):
         revision; ``__len__`` passes False because a collective there would hang when
         only some ranks ask for the length.
         """
-        if not self.live:
+        if not self.options.live:
             return
         table = self._source.latest()
-        if self.distributed and sync:
+        if self.options.distributed and sync:
             _sync_revision(table)
         if int(table.revision) != self.revision:
             logger.info("live sampler: revision %s -> %s", self.revision, table.revision)
@@ -220,10 +175,14 @@ class WeightedTableSampler(Sampler[int]):
         epoch : int
             Epoch number, >= 0. Same seed and epoch give the same indices.
         """
-        epoch = _check_int("epoch", epoch)
+        epoch = check_int("epoch", epoch)
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0; got epoch={epoch}")
         self.epoch = epoch
+
+    def _total(self) -> int:
+        """Length of the global sequence all ranks share: padded to a multiple of ranks."""
+        return math.ceil(self.num_samples / self.num_replicas) * self.num_replicas
 
     def indices(self, epoch: int | None = None) -> np.ndarray:
         """Return this rank's indices for ``epoch`` as an int64 array (no epoch advance).
@@ -237,53 +196,49 @@ class WeightedTableSampler(Sampler[int]):
         Returns
         -------
         numpy.ndarray of shape (len(self),), int64
+            Exactly what iterating the sampler in that epoch yields.
         """
-        epoch = self.epoch if epoch is None else _check_int("epoch", epoch)
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch)
         rng = _sampling.epoch_rng(self.seed, epoch)
-        if self.distributed:
-            return _sampling.distributed_indices(
-                self._prep,
-                self.num_samples,
-                rng,
-                replacement=self.replacement,
-                num_replicas=self.num_replicas,
-                rank=self.rank,
-            )
-        return _sampling.draw(self._prep, self.num_samples, rng, replacement=self.replacement)
+        total = self._total()
+        seq = _sampling.epoch_sequence(self._plan, total, rng)
+        return seq[self.rank : total : self.num_replicas]
 
     # -- Sampler protocol ----------------------------------------------------------------
 
     def __iter__(self) -> Iterator[int]:
         self._refresh()
-        idx = self.indices(self.epoch)
+        rng = _sampling.epoch_rng(self.seed, self.epoch)
         self.epoch += 1
-        # A plain list iterator: several times faster to consume than a generator,
-        # and its length hint tells __len__ whether an epoch is still in progress.
-        self._current = iter(idx.tolist())
-        return self._current
+        self._in_epoch = True
+        # Chained per-chunk lists: as fast to consume as one big list, without a
+        # Python int per index in memory at once (3.6 GB at 1e8 draws).
+        return itertools.chain.from_iterable(self._chunk_lists(self._plan, rng))
 
-    def _in_epoch(self) -> bool:
-        return self._current is not None and operator.length_hint(self._current) > 0
+    def _chunk_lists(self, plan: _sampling.Plan, rng: np.random.Generator) -> Iterator[list]:
+        step, start = self.num_replicas, self.rank
+        for chunk in _sampling.epoch_chunks(plan, self._total(), rng, multiple_of=step):
+            yield chunk[start::step].tolist()
+        self._in_epoch = False
 
     def __len__(self) -> int:
         # A live sampler reports the length of the epoch in progress, or else of the
         # next one (the table's latest revision), so len(loader) matches what it yields.
-        if self.live and not self._in_epoch():
+        if self.options.live and not self._in_epoch:
             self._refresh(sync=False)
-        if self.distributed:
-            return math.ceil(self.num_samples / self.num_replicas)
-        return self.num_samples
+        return math.ceil(self.num_samples / self.num_replicas)
 
     def __repr__(self) -> str:
-        parts = [
-            f"num_samples={self.num_samples}",
-            f"replacement={self.replacement}",
-            f"seed={self.seed}",
-            f"epoch={self.epoch}",
+        defaults = SamplerOptions()
+        changed = [
+            f"{name}={getattr(self.options, name)!r}"
+            for name in SamplerOptions.__dataclass_fields__
+            if name not in ("num_samples", "seed", "num_replicas", "rank")
+            and getattr(self.options, name) != getattr(defaults, name)
         ]
-        if self.live:
-            parts.append("live=True")
-        if self.distributed:
+        parts = [f"num_samples={self.num_samples}", f"seed={self.seed}", f"epoch={self.epoch}"]
+        parts += changed
+        if self.options.distributed:
             parts.append(f"num_replicas={self.num_replicas}, rank={self.rank}")
         return f"WeightedTableSampler({', '.join(parts)})"
 
@@ -302,8 +257,8 @@ def _resolve_replicas(num_replicas: Any, rank: Any) -> tuple[int, int]:
             num_replicas = dist.get_world_size()
         if rank is None:
             rank = dist.get_rank()
-    num_replicas = _check_int("num_replicas", num_replicas)
-    rank = _check_int("rank", rank)
+    num_replicas = check_int("num_replicas", num_replicas)
+    rank = check_int("rank", rank)
     if num_replicas < 1:
         raise ValueError(f"num_replicas must be >= 1; got num_replicas={num_replicas}")
     if not 0 <= rank < num_replicas:
@@ -341,43 +296,18 @@ def _sync_revision(table: Any) -> None:
         table.latest()
 
 
-def create_sampler(
-    table: WeightTable | Any,
-    num_samples: int | None = None,
-    *,
-    replacement: bool = True,
-    exclude_zero_weights: bool = True,
-    seed: int | None = None,
-    live: bool = False,
-    distributed: bool = False,
-    num_replicas: int | None = None,
-    rank: int | None = None,
+@takes_options(SamplerOptions)
+def create_sampler(  # noqa: D417 ({options} documents them)
+    table: WeightSource | Any, num_samples: int | None = None, **options: Any
 ) -> WeightedTableSampler:
     """Return a sampler drawing dataset indices in proportion to the table's weights.
 
     Parameters
     ----------
-    table : WeightTable or array-like of shape (n_samples,)
-        The table (or a fixed weight vector).
-    num_samples : int, default=None
-        Global draws per epoch; None means the number of non-zero rows (all rows
-        when ``exclude_zero_weights=False``). With ``distributed=True`` each rank
-        yields ``ceil(num_samples / num_replicas)`` of one shared draw.
-    replacement : bool, default=True
-        False draws each row at most once per epoch.
-    exclude_zero_weights : bool, default=True
-        Whether the default ``num_samples`` counts only non-zero rows. Rows with
-        weight 0 are never drawn either way.
-    seed : int, default=None
-        Seed for the ``(seed, epoch)`` generator; None is random (0 when distributed).
-    live : bool, default=False
-        Re-read the table's latest revision at the start of each epoch.
-    distributed : bool, default=False
-        Split one global draw into disjoint, equal shares, one per rank.
-    num_replicas : int, default=None
-        Number of ranks (default: from ``torch.distributed``).
-    rank : int, default=None
-        This rank (default: from ``torch.distributed``).
+    table : WeightSource or array-like of shape (n_samples,)
+        The table (any :class:`~weightwidget.protocol.WeightSource`), or a fixed
+        weight vector.
+    {options}
 
     Returns
     -------
@@ -387,26 +317,22 @@ def create_sampler(
     Raises
     ------
     ValueError
-        All weights 0; ``num_samples`` not positive, or above the non-zero rows
-        without replacement; ``rank`` out of range; ``distributed=True`` without
-        an initialised process group or explicit ``num_replicas``/``rank``.
+        All effective weights 0; ``num_samples`` not positive, or above the
+        non-zero rows without replacement; ``rank`` out of range;
+        ``distributed=True`` without an initialised process group or explicit
+        ``num_replicas``/``rank``; the weights sum to infinity; non-integer
+        weights with ``repeat_by_weight=True``.
+    TypeError
+        An unknown option (the message suggests the closest name), or one of
+        the wrong type.
 
     Examples
     --------
     >>> sampler = table.create_sampler(seed=0)  # doctest: +SKIP
     >>> loader = DataLoader(dataset, batch_size=64, sampler=sampler)  # doctest: +SKIP
+    >>> evaluation = table.create_sampler(weighted=False, shuffle=False)  # doctest: +SKIP
     """
-    return WeightedTableSampler(
-        table,
-        num_samples,
-        replacement=replacement,
-        exclude_zero_weights=exclude_zero_weights,
-        seed=seed,
-        live=live,
-        distributed=distributed,
-        num_replicas=num_replicas,
-        rank=rank,
-    )
+    return WeightedTableSampler(table, num_samples, **options)
 
 
 class WeightedDataset(Dataset):
@@ -422,8 +348,9 @@ class WeightedDataset(Dataset):
     ----------
     dataset : torch.utils.data.Dataset
         Map-style dataset in the table's row order.
-    table : WeightTable or array-like of shape (n_samples,)
-        Source of the weights; read once here and again on :meth:`refresh`.
+    table : WeightSource or array-like of shape (n_samples,)
+        Source of the weights (its effective weights: 0 for unlabelled rows);
+        read once here and again on :meth:`refresh`.
 
     Raises
     ------
@@ -431,21 +358,21 @@ class WeightedDataset(Dataset):
         If the dataset and the table differ in length.
     """
 
-    def __init__(self, dataset: Any, table: WeightTable | Any) -> None:
+    def __init__(self, dataset: Any, table: WeightSource | Any) -> None:
         self.dataset = dataset
-        self._source = _source(table)
+        self._source = as_source(table)
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the table's current weights (call between epochs after edits)."""
-        w = np.asarray(self._source.weights, dtype=np.float32)
+        w = effective_weights(self._source).astype(np.float32)
         n = len(self.dataset)
         if w.shape != (n,):
             raise ValueError(
                 f"the dataset has {n} items but the table has {w.size} weights; "
                 "wrap the dataset the table was built from"
             )
-        self._weights = torch.from_numpy(w.copy())
+        self._weights = torch.from_numpy(w)
 
     def __len__(self) -> int:
         return len(self.dataset)

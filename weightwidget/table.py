@@ -46,6 +46,7 @@ from .errors import (
     StoreMismatchError,
     UndoConflictError,
 )
+from .protocol import SamplerOptions, TfDatasetOptions, takes_options
 from .store import Change, Revision, RevisionStore, RevisionTaken, State
 
 if TYPE_CHECKING:
@@ -1958,73 +1959,57 @@ class WeightTable:
         )
 
     # ------------------------------------------------------------------ exports
-    def create_sampler(
-        self,
-        num_samples: int | None = None,
-        *,
-        replacement: bool = True,
-        exclude_zero_weights: bool = True,
-        seed: int | None = None,
-        live: bool = False,
-        distributed: bool = False,
-        num_replicas: int | None = None,
-        rank: int | None = None,
-    ) -> Any:
+    @takes_options(SamplerOptions)
+    def create_sampler(self, num_samples: int | None = None, **options: Any) -> Any:  # noqa: D417 ({options} documents them)
         """A ``torch.utils.data.Sampler`` drawing rows in proportion to their weights.
 
-        See :func:`weightwidget.samplers.create_sampler` for every option; use it
-        as ``DataLoader(dataset, sampler=table.create_sampler(seed=0))``.
+        The same as :func:`weightwidget.samplers.create_sampler` on this table; use
+        it as ``DataLoader(dataset, sampler=table.create_sampler(seed=0))``.
+
+        Parameters
+        ----------
+        {options}
+
+        Returns
+        -------
+        weightwidget.samplers.WeightedTableSampler
         """
         from .samplers import create_sampler
 
-        return create_sampler(
-            self,
-            num_samples,
-            replacement=replacement,
-            exclude_zero_weights=exclude_zero_weights,
-            seed=seed,
-            live=live,
-            distributed=distributed,
-            num_replicas=num_replicas,
-            rank=rank,
-        )
+        return create_sampler(self, num_samples, **options)
 
     def sample_weight(self, *, normalize: bool = False) -> np.ndarray:
         """Weights for Keras ``fit(sample_weight=...)``, in dataset order.
 
-        ``normalize=True`` scales them to mean 1 over the included rows.
+        Unlabelled rows get 0; ``normalize=True`` scales the rest to mean 1 over
+        the included rows. See :func:`weightwidget.samplers.sample_weight`.
         """
         from ._sampling import sample_weight
 
         return sample_weight(self, normalize=normalize)
 
-    def to_tf_dataset(
-        self,
-        features: Any,
-        labels: Any = None,
-        *,
-        mode: str = "weights",
-        batch_size: int | None = None,
-        seed: int | None = None,
-        exclude_zero_weights: bool = True,
-    ) -> Any:
+    @takes_options(TfDatasetOptions)
+    def to_tf_dataset(self, features: Any, labels: Any = None, **options: Any) -> Any:  # noqa: D417 ({options} documents them)
         """A ``tf.data.Dataset`` built from the current weights.
 
-        ``mode="weights"`` yields ``(x, y, w)``; ``mode="resample"`` yields rows
-        drawn by weight. Needs ``pip install "weightwidget[tf]"``. See
-        :func:`weightwidget.tf.to_tf_dataset`.
+        The same as :func:`weightwidget.tf.to_tf_dataset` on this table. Needs
+        ``pip install "weightwidget[tf]"``.
+
+        Parameters
+        ----------
+        features : array-like of shape (n_samples, ...), or dict / tuple of such
+            Model inputs in the table's row order.
+        labels : array-like of shape (n_samples, ...), default=None
+            Targets; None means ``label_codes``.
+        {options}
+
+        Returns
+        -------
+        tf.data.Dataset
         """
         from .tf import to_tf_dataset
 
-        return to_tf_dataset(
-            self,
-            features,
-            labels,
-            mode=mode,
-            batch_size=batch_size,
-            seed=seed,
-            exclude_zero_weights=exclude_zero_weights,
-        )
+        return to_tf_dataset(self, features, labels, **options)
 
     def widget(self, **kwargs: Any) -> Any:
         """The interactive :class:`~weightwidget.widget.WeightWidget` for this table."""

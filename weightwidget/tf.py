@@ -4,6 +4,13 @@ TensorFlow is imported on first use (the ``[tf]`` extra); ``import
 weightwidget`` never imports it. For plain Keras ``fit`` on arrays, use
 ``table.sample_weight()`` instead.
 
+Order
+-----
+``mode="weights"`` shuffles the rows themselves (not batches) afresh each
+epoch, from a generator seeded with ``(seed, epoch)``: data sorted by class
+still gives batches that mix classes, and the same seed gives the same order.
+``shuffle=False`` keeps row order, for evaluation.
+
 Keras 3 and weight-0 rows
 -------------------------
 Keras 3 losses default to ``reduction="sum_over_batch_size"``: a batch's loss
@@ -19,21 +26,27 @@ when passing ``sample_weight=table.sample_weight()`` to ``fit`` on arrays).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _sampling
+from .protocol import (
+    SamplerOptions,
+    TfDatasetOptions,
+    as_source,
+    check_seed,
+    effective_weights,
+    takes_options,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf_types
 
-    from .table import WeightTable
+    from .protocol import WeightSource
 
 __all__ = ["to_tf_dataset"]
-
-_MODES = ("weights", "resample")
 
 
 def import_tensorflow() -> Any:
@@ -79,109 +92,118 @@ def _take(features: Any, rows: np.ndarray) -> Any:
     return features[rows]
 
 
-def to_tf_dataset(
-    table: WeightTable,
-    features: Any,
-    labels: Any = None,
-    *,
-    mode: str = "weights",
-    batch_size: int | None = None,
-    seed: int | None = None,
-    exclude_zero_weights: bool = True,
+@takes_options(TfDatasetOptions)
+def to_tf_dataset(  # noqa: D417 ({options} documents them)
+    table: WeightSource | Any, features: Any, labels: Any = None, **options: Any
 ) -> tf_types.data.Dataset:
     """Return a ``tf.data.Dataset`` over the table's rows for Keras ``fit``/``evaluate``.
 
+    Unlabelled rows (``label_codes < 0``) are left out whatever their weight;
+    the weights are read once, here (the current revision).
+
     Parameters
     ----------
-    table : WeightTable
-        Source of the weights (the current revision, read once here).
+    table : WeightSource
+        Source of the weights: a ``WeightTable`` or any
+        :class:`~weightwidget.protocol.WeightSource`.
     features : array-like of shape (n_samples, ...), or dict / tuple of such
         Model inputs in the table's row order.
     labels : array-like of shape (n_samples, ...), default=None
         Targets; None means ``table.label_codes``, the index of each row's label
         in ``table.classes`` (what ``SparseCategoricalCrossentropy`` expects).
-    mode : {"weights", "resample"}, default="weights"
-        ``"weights"`` yields ``(x, y, w)`` in row order, ``w`` float32, for
-        weighted losses and metrics. ``"resample"`` yields ``(x, y)`` for rows
-        drawn with replacement in proportion to the weights: one draw per
-        non-zero row each epoch (per row when ``exclude_zero_weights=False``),
-        a fresh, seeded draw each time the dataset is iterated, using the same
-        draws as :func:`weightwidget.samplers.create_sampler` for the same seed.
-    batch_size : int, default=None
-        If given, batch the dataset (the last batch may be smaller).
-    seed : int, default=None
-        Seed of the resampling (epoch ``e`` uses ``(seed, e)``); None is random.
-        Ignored by ``mode="weights"``, which keeps row order (shuffle it yourself).
-    exclude_zero_weights : bool, default=True
-        In ``"weights"`` mode, drop rows with weight 0 (they then do not count in
-        Keras' ``sum_over_batch_size`` divisor; see the module notes). In
-        ``"resample"`` mode, whether the draws per epoch count only non-zero rows.
-        Rows with weight 0 are never drawn.
+    {options}
 
     Returns
     -------
     tf.data.Dataset
+        With ``shuffle=True`` (or ``mode="resample"``) each iteration of the
+        dataset (each Keras epoch) is a fresh, seeded order.
 
     Raises
     ------
     ValueError
         Unknown ``mode``, lengths that differ from the table's, ``batch_size``
-        not positive, or (``"resample"``) all weights 0.
+        not positive, weights that sum to infinity, or no row left to yield.
+    TypeError
+        An unknown option, or one of the wrong type.
     ImportError
         If TensorFlow is not installed.
 
     Examples
     --------
-    >>> ds = table.to_tf_dataset(x, batch_size=32)  # doctest: +SKIP
+    >>> ds = table.to_tf_dataset(x, batch_size=32, seed=0)  # doctest: +SKIP
     >>> model.fit(ds, epochs=3)  # doctest: +SKIP
     """
-    if mode not in _MODES:
-        raise ValueError(f"mode must be 'weights' or 'resample'; got mode={mode!r}")
-    if batch_size is not None:
-        batch_size = _sampling.check_positive_int("batch_size", batch_size)
-    n = len(table)
+    opts = TfDatasetOptions.from_call("to_tf_dataset", options)
+    source = as_source(table)
+    weights = effective_weights(source)
+    n = weights.size
     x = _as_features(features, n)
+    codes = np.asarray(source.label_codes)
     # label codes may be stored as int8; Keras' sparse losses expect int32/int64
-    y = np.asarray(table.label_codes, dtype=np.int64) if labels is None else np.asarray(labels)
+    y = codes.astype(np.int64) if labels is None else np.asarray(labels)
     if y.ndim == 0 or y.shape[0] != n:
         raise ValueError(f"labels must have one entry per table row ({n}); got shape {y.shape}")
-    weights = _sampling.check_weights(table.weights)
+    labelled = codes >= 0
     tf = import_tensorflow()
+    seed = check_seed(opts.seed)
 
-    if mode == "weights":
+    if opts.mode == "weights":
+        rows = np.flatnonzero(weights > 0 if opts.exclude_zero_weights else labelled)
         w = weights.astype(np.float32)
-        if exclude_zero_weights:
-            keep = np.flatnonzero(weights > 0)
-            x, y, w = _take(x, keep), y[keep], w[keep]
-        ds = tf.data.Dataset.from_tensor_slices((x, y, w))
-        return ds.batch(batch_size) if batch_size else ds
+        if not opts.shuffle:  # row order: the rows as tensors, no per-epoch work
+            ds = tf.data.Dataset.from_tensor_slices((_take(x, rows), y[rows], w[rows]))
+            return ds.batch(opts.batch_size) if opts.batch_size else ds
+        if rows.size == 0:
+            raise ValueError(
+                "no rows to yield: every row has weight 0 or no label; include some rows "
+                "or pass exclude_zero_weights=False"
+            )
+        order = _per_epoch(tf, rows.size, lambda rng: _sampling.shuffled(rows, rng), seed)
+        return _gathered(tf, order, opts.batch_size, x, y, w)
 
-    prep = _sampling.prepare(weights, copy=False)
-    k = _sampling.resolve_num_samples(
-        prep, None, replacement=True, exclude_zero_weights=exclude_zero_weights
+    plan = _sampling.make_plan(
+        weights,
+        SamplerOptions(
+            replacement=True, exclude_zero_weights=opts.exclude_zero_weights, shuffle=opts.shuffle
+        ),
+        n_labelled=int(np.count_nonzero(labelled)),
     )
-    rng_seed = _sampling.check_seed(seed)
+    k = plan.num_samples
+    draws = _per_epoch(tf, k, lambda rng: _sampling.epoch_sequence(plan, k, rng), seed)
+    return _gathered(tf, draws, opts.batch_size, x, y)
+
+
+def _per_epoch(tf: Any, size: int, make: Callable[[Any], np.ndarray], seed: int) -> Any:
+    """A dataset of ``size`` row ids that calls ``make(rng)`` afresh each epoch.
+
+    tf.data calls the generator once per iteration of the dataset, i.e. once
+    per Keras epoch; epoch ``e`` uses the generator of ``(seed, e)``, as the
+    torch samplers do.
+    """
     epoch = [0]
 
-    def epoch_indices() -> Any:
-        # tf.data calls this once per iteration of the dataset, i.e. once per epoch.
+    def epoch_rows() -> Any:
         e = epoch[0]
         epoch[0] += 1
-        yield _sampling.draw_with_replacement(prep, k, _sampling.epoch_rng(rng_seed, e))
+        yield make(_sampling.epoch_rng(seed, e))
 
-    indices = (
+    return (
         tf.data.Dataset.from_generator(
-            epoch_indices, output_signature=tf.TensorSpec(shape=(None,), dtype=tf.int64)
+            epoch_rows, output_signature=tf.TensorSpec(shape=(None,), dtype=tf.int64)
         )
         .unbatch()
-        .apply(tf.data.experimental.assert_cardinality(k))
+        .apply(tf.data.experimental.assert_cardinality(size))
     )
-    tx = tf.nest.map_structure(tf.convert_to_tensor, x)
-    ty = tf.convert_to_tensor(y)
+
+
+def _gathered(tf: Any, rows: Any, batch_size: int | None, *arrays: Any) -> Any:
+    """Map a dataset of row ids (batched first, so gathers are vectorised) to the arrays' rows."""
+    tensors = [tf.nest.map_structure(tf.convert_to_tensor, a) for a in arrays]
+    if batch_size:
+        rows = rows.batch(batch_size)
 
     def gather(i: Any) -> Any:
-        return tf.nest.map_structure(lambda a: tf.gather(a, i), tx), tf.gather(ty, i)
+        return tuple(tf.nest.map_structure(lambda a: tf.gather(a, i), t) for t in tensors)
 
-    if batch_size:
-        indices = indices.batch(batch_size)
-    return indices.map(gather)
+    return rows.map(gather)
