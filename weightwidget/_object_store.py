@@ -351,8 +351,10 @@ class S3Files:
             raise
         self._bucket_checked = True
 
-    def write(self, rel: str, data: Any, *, exclusive: bool = False) -> None:
+    def write(self, rel: str, data: Any, *, exclusive: bool = False, durable: bool = True) -> None:
         """Write an object; ``exclusive`` raises FileExistsError if it exists.
+
+        Every completed PUT is durable on object storage, so ``durable`` changes nothing.
 
         An exclusive write is one PUT with ``If-None-Match: *``. A plain write
         of a large object goes up in parts; either way the object appears whole.
