@@ -19,7 +19,9 @@ import anywidget
 import numpy as np
 import traitlets
 
+from . import _protocol as protocol
 from . import _serialize
+from ._protocol import ProtocolError, clip
 from .errors import FilterError
 from .query import columns_used, parse, sort_order
 
@@ -33,31 +35,13 @@ logger.addHandler(logging.NullHandler())
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 #: Most rows one "rows" request may ask for.
-MAX_PAGE = 1000
+MAX_PAGE = protocol.MAX_PAGE
 #: Most rows one shift-click range may select (select all matching has no limit).
 MAX_RANGE = 100_000
 #: Positions answered from a partial sort while the full sort runs in a worker.
 TOP_K = 1000
 #: Requests slower than this are logged.
 SLOW_MS = 250.0
-_BULK_ACTIONS = ("set", "scale", "exclude", "include", "balance")
-_TARGETS = ("selection", "matched")
-# traits only the kernel sets; the page's attempts are dropped and the value re-sent
-_KERNEL_OWNED = (
-    "matched",
-    "revision",
-    "view",
-    "n_rows",
-    "label",
-    "columns",
-    "classes",
-    "summary",
-    "history",
-    "can_undo",
-    "can_redo",
-    "filter_error",
-    "error",
-)
 
 
 _SORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weightwidget-sort")
@@ -88,26 +72,8 @@ def _top_order(values: Any, mask: np.ndarray | None, ascending: bool, k: int) ->
     return ids[first]
 
 
-class RequestError(ValueError):
-    """A message from the page is malformed; the reply carries this text."""
-
-
-def _int(msg: dict[str, Any], key: str, lo: int, hi: int) -> int:
-    value = msg.get(key)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise RequestError(f"{key} must be an integer; got {value!r}")
-    if not lo <= value <= hi:
-        raise RequestError(f"{key} must be in [{lo}, {hi}]; got {value}")
-    return value
-
-
-def _number(msg: dict[str, Any], key: str) -> float:
-    value = msg.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise RequestError(f"{key} must be a number; got {value!r}")
-    return float(value)
+#: The page's errors: a request or state change that breaks the contract (see _protocol).
+RequestError = ProtocolError
 
 
 def _count(n: int) -> str:
@@ -163,12 +129,18 @@ class WeightWidget(anywidget.AnyWidget):
     sort_ascending = traitlets.Bool(True).tag(sync=True)
     """bool: sort direction for ``sort_by``. Default ``True``."""
 
-    selected = traitlets.List(traitlets.Int()).tag(sync=True)
-    """list of int: the selected row ids (sorted, unique). Default ``[]``."""
+    selected = traitlets.List().tag(sync=True)
+    """list of int: the selected row ids (sorted, unique). Default ``[]``.
+
+    A selection only holds rows the filter shows: setting hidden rows raises
+    (from the page: is refused), and when the filter changes (or an edit changes
+    what a filter on ``weight`` shows) the rows it now hides leave the selection,
+    so a bulk action on the selection never changes a row the user cannot see."""
 
     select_all = traitlets.Bool(False).tag(sync=True)
     """bool: every row matching ``filter`` is selected ("select all matching");
-    ``selected`` is then empty. Cleared when the filter changes. Default ``False``."""
+    ``selected`` is then empty. Cleared when the filter changes (the new filter's
+    rows were never chosen). Default ``False``."""
 
     matched = traitlets.Int(0, read_only=True).tag(sync=True)
     """int: how many rows match ``filter`` (read-only)."""
@@ -305,75 +277,96 @@ class WeightWidget(anywidget.AnyWidget):
         self.set_trait(name, value)
 
     # ------------------------------------------------------------------ validation
-    @traitlets.validate("filter")
-    def _valid_filter(self, proposal: dict[str, Any]) -> str:
-        text = proposal["value"]
-        self._filter_mask(text)  # raises FilterError with the position
-        return text
+    # One place checks what the page sends (the contract in _protocol); the same
+    # checks guard assignments from Python (traitlets validators below).
+    def _ctx(self) -> dict[str, int]:
+        """Bounds the contract's specs refer to (see ``_protocol``)."""
+        matched = int(self.matched)
+        return {
+            "last_row": int(self.n_rows) - 1,
+            "matched": matched,
+            "last_match": matched - 1,
+            "revision": int(self._table.revision),
+        }
 
-    @traitlets.validate("sort_by")
-    def _valid_sort_by(self, proposal: dict[str, Any]) -> str | None:
-        by = proposal["value"]
+    def _check_sort_by(self, by: Any) -> str | None:
         if by is None or by == "":
             return None
         names = [c["name"] for c in self.columns if c["kind"] != "image"]
         if by not in names:
             raise traitlets.TraitError(
-                f"sort_by must be one of the sortable columns {names} or None; got {by!r}"
+                f"sort_by must be one of the sortable columns {names} or None; "
+                f"got {protocol.short(by)}"
             )
         return by
 
+    def _check_selected(self, value: Any, mask: np.ndarray | None) -> list[int]:
+        """Sorted unique row ids, all shown by the filter whose ``mask`` is given."""
+        try:
+            ids = protocol.check_trait("selected", value, self._ctx())
+        except ProtocolError as e:
+            raise traitlets.TraitError(str(e)) from None
+        arr = np.unique(np.asarray(ids, dtype=np.int64))
+        if mask is not None and arr.size:
+            hidden = arr[~mask[arr]]
+            if hidden.size:
+                more = f" (and {hidden.size - 1} more)" if hidden.size > 1 else ""
+                raise traitlets.TraitError(
+                    f"selected holds row {int(hidden[0])}{more}, which the filter "
+                    f"{protocol.short(self.filter, 80)} hides; select only rows the filter shows"
+                )
+        return arr.tolist()
+
+    @traitlets.validate("filter")
+    def _valid_filter(self, proposal: dict[str, Any]) -> str:
+        text = proposal["value"]
+        if len(text) > protocol.MAX_FILTER:
+            protocol.check_trait("filter", text, {})  # raises with the limit
+        self._filter_mask(text)  # raises FilterError with the position
+        return text
+
+    @traitlets.validate("sort_by")
+    def _valid_sort_by(self, proposal: dict[str, Any]) -> str | None:
+        return self._check_sort_by(proposal["value"])
+
     @traitlets.validate("selected")
     def _valid_selected(self, proposal: dict[str, Any]) -> list[int]:
-        ids = np.asarray(proposal["value"], dtype=np.int64).reshape(-1)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.n_rows):
-            bad = ids[(ids < 0) | (ids >= self.n_rows)]
-            raise traitlets.TraitError(
-                f"selected must hold row ids in [0, {self.n_rows}); got {int(bad[0])}"
-                + (f" (and {bad.size - 1} more)" if bad.size > 1 else "")
-            )
-        return np.unique(ids).tolist()
+        return self._check_selected(proposal["value"], self._filter_mask(self.filter))
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Apply a state change sent by the page, refusing bad values in place.
+        """Apply a state change sent by the page, or refuse all of it.
 
-        Kernel-owned traits are re-sent; an invalid filter sets ``filter_error``
-        and keeps the last good filter; other invalid values set ``error``.
+        Only the page-owned traits (``filter``, ``sort_by``, ``sort_ascending``,
+        ``selected``, ``select_all``) may be set, with values of their documented
+        shape that the kernel accepts. Otherwise nothing changes: a refused filter
+        sets ``filter_error``, anything else sets ``error``, and the keys sent
+        are re-sent so the page shows the state that stays.
         """
-        data = dict(sync_data)
-        resend = [k for k in _KERNEL_OWNED if k in data]
-        for key in resend:
-            del data[key]
-        if "filter" in data:
-            text = data["filter"]
+        values, errors = protocol.check_state(sync_data, self._ctx())
+        bad_filter: FilterError | None = None
+        if not errors:
             try:
-                if not isinstance(text, str):
-                    raise FilterError("the filter must be text", text=str(text), position=0)
-                self._filter_mask(text)
+                mask = self._filter_mask(values.get("filter", self.filter))
+                if "sort_by" in values:
+                    values["sort_by"] = self._check_sort_by(values["sort_by"])
+                if "selected" in values:
+                    values["selected"] = self._check_selected(values["selected"], mask)
             except FilterError as e:
-                del data["filter"]
-                resend.append("filter")
-                pos = getattr(e, "position", 0)
-                self._set(
-                    "filter_error",
-                    {
-                        "text": str(text),
-                        "message": getattr(e, "reason", str(e)),
-                        "position": int(pos),
-                    },
-                )
-        for key in ("sort_by", "sort_ascending", "selected", "select_all"):
-            if key not in data:
-                continue
-            try:
-                self.traits()[key]._validate(self, data[key])
-            except (traitlets.TraitError, ValueError, TypeError) as e:
-                del data[key]
-                resend.append(key)
-                self._set("error", f"{key}: {e}")
-        super().set_state(data)
-        if resend:
-            self.send_state(sorted(set(resend)))
+                bad_filter = e
+            except traitlets.TraitError as e:
+                errors.append(str(e))
+        if errors or bad_filter is not None:
+            with self.hold_trait_notifications():
+                if bad_filter is not None:
+                    self._set("filter_error", _filter_error(values["filter"], bad_filter))
+                if errors:
+                    self._set("error", clip("; ".join(errors)))
+            keys = sync_data if isinstance(sync_data, dict) else {}
+            self.send_state(sorted(k for k in keys if isinstance(k, str) and k in self.keys))
+            return
+        if self.error:
+            self._set("error", "")
+        super().set_state(values)
 
     # ------------------------------------------------------------------ view state
     def _filter_mask(self, text: str) -> np.ndarray | None:
@@ -450,10 +443,19 @@ class WeightWidget(anywidget.AnyWidget):
 
     @traitlets.observe("filter")
     def _on_filter(self, change: dict[str, Any]) -> None:
-        self._set("filter_error", None)
-        if self.select_all:
-            self.select_all = False
+        with self.hold_trait_notifications():
+            self._set("filter_error", None)
+            if self.select_all:
+                self.select_all = False
+            self._prune_selection()
         self._update_view()
+
+    def _prune_selection(self) -> None:
+        """Drop selected rows the filter hides (the selection only holds visible rows)."""
+        if self.selected:
+            visible = self._visible_selection()
+            if visible.size != len(self.selected):
+                self.selected = visible.tolist()
 
     @traitlets.observe("sort_by", "sort_ascending")
     def _on_sort(self, change: dict[str, Any]) -> None:
@@ -494,6 +496,7 @@ class WeightWidget(anywidget.AnyWidget):
     def _on_table_change(self, table: WeightTable) -> None:
         with self.hold_trait_notifications():
             self._refresh_table()
+            self._prune_selection()  # a filter on weight may hide rows now
             self._update_view()
 
     # ------------------------------------------------------------------ messages
@@ -504,29 +507,22 @@ class WeightWidget(anywidget.AnyWidget):
         t0 = time.perf_counter()
         bufs: list = []
         try:
-            if not isinstance(content, dict):
-                raise RequestError(f"a request must be an object; got {type(content).__name__}")
-            if not isinstance(rid, int) or isinstance(rid, bool):
-                raise RequestError(f"id must be an integer; got {rid!r}")
-            handler = self._handlers.get(kind) if isinstance(kind, str) else None
-            if handler is None:
-                raise RequestError(
-                    f"unknown kind {kind!r}; expected one of {sorted(self._handlers)}"
-                )
-            reply, bufs = handler(content)
+            rid, kind, body = protocol.check_request(content, self._ctx())
+            reply, bufs = self._handlers[kind](body)
         except (ValueError, TypeError, KeyError, IndexError, traitlets.TraitError) as e:
-            reply, bufs = {"error": str(e)}, []
+            reply, bufs = {"error": clip(str(e))}, []
         except Exception as e:  # a bug must not kill the widget: log it, tell the page
             logger.exception("weightwidget: %s request failed", kind)
-            reply, bufs = {"error": f"internal error in {kind!r}: {type(e).__name__}: {e}"}, []
+            text = f"internal error in {protocol.short(kind, 40)}: {type(e).__name__}: {e}"
+            reply, bufs = {"error": clip(text)}, []
         ms = (time.perf_counter() - t0) * 1000
         if ms > SLOW_MS:
             logger.info("weightwidget: slow %s request: %.0f ms", kind, ms)
-        self.send({"id": rid if isinstance(rid, int) else None, **reply}, bufs)
+        ok_id = isinstance(rid, int) and not isinstance(rid, bool)
+        self.send({"id": rid if ok_id else None, **reply}, bufs)
 
     def _rows(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        start = _int(msg, "start", 0, max(self.matched, 0))
-        count = _int(msg, "count", 0, MAX_PAGE)
+        start, count = msg["start"], msg["count"]
         stop = min(start + count, self.matched)
         ids = self._view_slice(start, stop)
         meta, bufs = _serialize.encode_rows(self._table, ids, self.columns)
@@ -542,15 +538,24 @@ class WeightWidget(anywidget.AnyWidget):
         }, []
 
     def _edit(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        row = _int(msg, "row", 0, self.n_rows - 1)
-        value = _number(msg, "value")
+        row, value = msg["row"], msg["value"]
         text = f"set weight of row {row} to {value:g}"
         return self._done(self._table.set_weights([row], value, message=text), text, 1)
+
+    def _visible_selection(self) -> np.ndarray:
+        """The selected row ids the filter shows.
+
+        All of them, unless the table changed under a filter that reads weights
+        since the selection was made.
+        """
+        rows = np.asarray(self.selected, dtype=np.int64)
+        mask = self._filter_mask(self.filter)
+        return rows if mask is None or rows.size == 0 else rows[mask[rows]]
 
     def _where(self, target: str) -> tuple[Any, int, str]:
         """The ``where`` of a bulk action, how many rows it covers, and words for it."""
         if target == "selection" and not self.select_all:
-            rows = np.asarray(self.selected, dtype=np.int64)
+            rows = self._visible_selection()
             if rows.size == 0:
                 raise RequestError("nothing is selected; select rows or apply to all matching rows")
             return rows, int(rows.size), f"{_count(rows.size)} selected"
@@ -561,19 +566,17 @@ class WeightWidget(anywidget.AnyWidget):
         return None, self.n_rows, f"all {_count(self.n_rows)}"
 
     def _bulk(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        action, target = msg.get("action"), msg.get("target")
-        if action not in _BULK_ACTIONS:
-            raise RequestError(f"action must be one of {list(_BULK_ACTIONS)}; got {action!r}")
-        if target not in _TARGETS:
-            raise RequestError(f"target must be one of {list(_TARGETS)}; got {target!r}")
+        action, target = msg["action"], msg["target"]
+        if action in ("set", "scale") and "value" not in msg:
+            raise RequestError(f"value must be a number for {action!r}; got nothing")
         where, count, words = self._where(target)
         t = self._table
         if action == "set":
-            value = _number(msg, "value")
+            value = msg["value"]
             text = f"set weight to {value:g} for {words}"
             rev = t.set_weights(where, value, message=text)
         elif action == "scale":
-            value = _number(msg, "value")
+            value = msg["value"]
             text = f"multiply weight by {value:g} for {words}"
             rev = t.scale_weights(where, value, message=text)
         elif action == "balance":
@@ -586,9 +589,7 @@ class WeightWidget(anywidget.AnyWidget):
         return self._done(rev, text, count)
 
     def _select_range(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        last = self.matched - 1
-        a, b = _int(msg, "start", 0, last), _int(msg, "stop", 0, last)
-        lo, hi = min(a, b), max(a, b)
+        lo, hi = sorted((msg["start"], msg["stop"]))
         if hi - lo + 1 > MAX_RANGE:
             raise RequestError(
                 f"a range selects at most {MAX_RANGE:,} rows; got {hi - lo + 1:,}. "
@@ -596,7 +597,7 @@ class WeightWidget(anywidget.AnyWidget):
             )
         ids = self._view_slice(lo, hi + 1)
         if msg.get("add") is True and not self.select_all:
-            ids = np.union1d(ids, np.asarray(self.selected, dtype=np.int64))
+            ids = np.union1d(ids, self._visible_selection())
         with self.hold_trait_notifications():
             self.select_all = False
             self.selected = ids.tolist()
@@ -613,7 +614,7 @@ class WeightWidget(anywidget.AnyWidget):
         return self._done(rev, "redo", self._last_rows_changed())
 
     def _revert(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        target = _int(msg, "revision", 0, self._table.revision)
+        target = msg["revision"]
         rev = self._table.revert(target)
         return self._done(rev, f"revert to r{target}", self._last_rows_changed())
 
@@ -625,3 +626,12 @@ class WeightWidget(anywidget.AnyWidget):
         if self._table.revision != self._seen_revision:
             self._on_table_change(self._table)
         return {"ok": True, "revision": self.revision}, []
+
+
+def _filter_error(text: str, error: FilterError) -> dict[str, Any]:
+    """The ``filter_error`` trait for a refused filter (message cut for the page)."""
+    return {
+        "text": text,
+        "message": clip(getattr(error, "reason", str(error))),
+        "position": int(getattr(error, "position", 0)),
+    }
