@@ -247,15 +247,6 @@ def test_partial_sort_matches_full_sort_with_filter_ties_and_nan(tmp_path):
             w.sort_by = None
 
 
-def test_top_order_declines_when_not_worth_it():
-    assert widget_mod._top_order(np.arange(10.0), None, True, 5) is None  # too few rows
-    assert widget_mod._top_order(np.zeros(10_000), None, True, 5) is None  # all ties
-    assert widget_mod._top_order(np.arange(10_000), None, True, 5) is None  # not floats
-    vals = np.random.default_rng(0).random(10_000)
-    top = widget_mod._top_order(vals, None, False, 10)
-    assert top.tolist() == np.argsort(-vals, kind="stable")[:10].tolist()
-
-
 # --------------------------------------------------------------------------- 3. edits
 def test_edit_one_cell_is_one_named_revision(rec, table, store_path):
     content, _ = rec.ask("edit", row=5, value=0.25)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .query import KEYWORDS
+from .view import class_aggregates, class_filter, quote_column
 
 if TYPE_CHECKING:
     from .table import WeightTable
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TEXT",
     "THUMB_SIZE",
-    "class_counts",
     "class_filter",
     "classes_payload",
     "encode_rows",
@@ -33,29 +32,6 @@ __all__ = [
 MAX_TEXT = 1000
 #: Thumbnails are at most this many pixels on a side.
 THUMB_SIZE = 32
-
-
-def quote_column(name: str) -> str:
-    """Spell a column name for the filter language (back-quoted when needed)."""
-    if name.isidentifier() and name.isascii() and name.lower() not in KEYWORDS:
-        return name
-    return f"`{name}`"
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def class_filter(label: str, value: Any) -> str:
-    """Filter text selecting one class, e.g. ``label == 3`` or ``label == "cat"``."""
-    return f"{quote_column(label)} == {_literal(value)}"
 
 
 def thumbnails(images: np.ndarray, ids: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
@@ -162,29 +138,18 @@ def summary_payload(weights: np.ndarray, weight_sum: float | None = None) -> dic
     }
 
 
-def class_counts(table: WeightTable) -> np.ndarray:
-    """Rows per class (they never change; the caller caches them)."""
-    return np.bincount(table.label_codes, minlength=len(table.classes))
-
-
-def classes_payload(
-    table: WeightTable, counts: np.ndarray | None = None, limit: int = 1000
-) -> list[dict[str, Any]]:
+def classes_payload(table: WeightTable, limit: int = 1000) -> list[dict[str, Any]]:
     """Per class: value, count, weight sum, raw share, effective share, filter text.
 
     Parameters
     ----------
     table : WeightTable
-        The table (label codes and current weights are read).
-    counts : ndarray, optional
-        Rows per class from :func:`class_counts` (computed when not given).
+        The table (aggregates come from :func:`weightwidget.view.class_aggregates`).
     limit : int, default=1000
         Most classes sent (the biggest; the rest are left out of the panel).
     """
     classes = table.classes
-    if counts is None:
-        counts = class_counts(table)
-    sums = np.bincount(table.label_codes, weights=table.weights, minlength=len(classes))
+    counts, _, sums = class_aggregates(table)
     total = float(sums.sum())
     order = np.arange(len(classes))
     if len(classes) > limit:  # keep the biggest classes, in class order

@@ -62,10 +62,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         rev = args.revision
     else:
         weights, rev = table.weights, table.revision
-    codes, k = table.label_codes, len(table.classes)
-    counts = np.bincount(codes, minlength=k)
-    included = np.bincount(codes, weights=weights > 0, minlength=k).astype(int)
-    sums = np.bincount(codes, weights=weights, minlength=k)
+    from .view import class_aggregates
+
+    counts, included, sums = class_aggregates(table, weights=weights)
     total = sums.sum()
     if total <= 0:
         raise ValueError(f"all weights are 0 at revision {rev}: there is no class balance")
