@@ -7,7 +7,7 @@ import { History } from "./clients/history";
 import { type KeyAction, type SelectEvent, Table } from "./clients/table";
 import { Toolbar } from "./clients/toolbar";
 import { Rpc } from "./rpc";
-import type { BulkAction, Model, OkReply, Request, Target } from "./types";
+import type { BulkAction, Model, OkReply, PageTrait, Request, Target, Traits } from "./types";
 
 /** How often an open widget asks the kernel for revisions committed elsewhere. */
 export const PING_MS = 2000;
@@ -21,8 +21,9 @@ export function mount(model: Model, el: HTMLElement): () => void {
     listeners.push([event, cb]);
   };
   const status = (text: string, kind: "error" | "info" = "info") => toolbar.update({ status: { text, kind } });
-  const save = (patch: Partial<Record<"filter" | "sort_by" | "sort_ascending" | "selected" | "select_all", unknown>>) => {
-    for (const [k, v] of Object.entries(patch)) model.set(k as any, v as any);
+  // the page sets only the traits it owns (PAGE_TRAITS, from the contract)
+  const save = (patch: Partial<Pick<Traits, PageTrait>>) => {
+    for (const [k, v] of Object.entries(patch)) model.set(k as PageTrait, v as never);
     model.save_changes();
   };
   const rpc = new Rpc(model, { onBusy: (busy) => toolbar.update({ busy }) });

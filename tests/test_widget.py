@@ -13,6 +13,7 @@ import pytest
 import traitlets
 
 import weightwidget as ww
+from weightwidget import _protocol as protocol
 from weightwidget import widget as widget_mod
 from weightwidget._serialize import class_filter, quote_column, thumbnails
 from weightwidget.errors import FilterError
@@ -36,11 +37,15 @@ class Recorder:
         self.w._on_msg(self.w, msg, [])
         content, buffers = self.sent[-1]
         assert content["id"] == msg["id"]
+        protocol.check_reply(kind, content, buffers)  # every reply has its documented shape
         return content, buffers
 
     def raw(self, content) -> dict:
         self.w._on_msg(self.w, content, [])
-        return self.sent[-1][0]
+        reply, buffers = self.sent[-1]
+        kind = content.get("kind") if isinstance(content, dict) else None
+        protocol.check_reply(kind if kind in protocol.REPLIES else "ping", reply, buffers)
+        return reply
 
 
 def decode(content: dict, buffers: list) -> dict[str, list]:

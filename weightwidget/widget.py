@@ -147,7 +147,9 @@ class WeightWidget(anywidget.AnyWidget):
     can_redo = traitlets.Bool(False, read_only=True).tag(sync=True)
     """bool: whether there is an undone edit to redo (read-only)."""
 
-    filter_error = traitlets.Dict(None, allow_none=True, read_only=True).tag(sync=True)
+    filter_error = traitlets.Dict(default_value=None, allow_none=True, read_only=True).tag(
+        sync=True
+    )
     """dict or None: the last filter typed in the page that failed to parse,
     ``{"text", "message", "position"}``; ``None`` once a good filter is set."""
 
