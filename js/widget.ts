@@ -109,6 +109,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
       columns: model.get("columns"),
       total: model.get("matched"),
       view: model.get("view"),
+      filter: model.get("filter"),
       sortBy: model.get("sort_by"),
       sortAscending: model.get("sort_ascending"),
       selected: new Set(selected),
@@ -123,21 +124,27 @@ export function mount(model: Model, el: HTMLElement): () => void {
       selectAll: model.get("select_all"),
       canUndo: model.get("can_undo"),
       canRedo: model.get("can_redo"),
+      summary: {
+        rows: model.get("n_rows"),
+        matched: model.get("matched"),
+        included: model.get("summary").included,
+        ess: model.get("summary").ess,
+        revision: model.get("revision"),
+      },
     });
   };
   const syncSide = () => {
     histogram.update({
       classes: model.get("classes"),
-      summary: model.get("summary"),
       filter: model.get("filter"),
       label: model.get("label"),
     });
     history.update({ history: model.get("history"), revision: model.get("revision") });
   };
-  for (const t of ["columns", "matched", "view", "sort_by", "sort_ascending", "selected", "select_all", "filter", "filter_error", "n_rows", "can_undo", "can_redo"]) {
+  for (const t of ["columns", "matched", "view", "sort_by", "sort_ascending", "selected", "select_all", "filter", "filter_error", "n_rows", "can_undo", "can_redo", "summary", "revision"]) {
     on(`change:${t}`, sync);
   }
-  for (const t of ["classes", "summary", "filter", "label", "history", "revision"]) on(`change:${t}`, syncSide);
+  for (const t of ["classes", "filter", "label", "history", "revision"]) on(`change:${t}`, syncSide);
   on("change:error", () => {
     const e = model.get("error");
     if (e) status(e, "error");

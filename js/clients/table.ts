@@ -32,6 +32,8 @@ export interface TableState {
   columns: ColumnMeta[];
   total: number;
   view: number;
+  /** The filter text: a new one (like a new sort or row count) sends the view to the top. */
+  filter: string;
   sortBy: string | null;
   sortAscending: boolean;
   selected: ReadonlySet<number>;
@@ -65,6 +67,7 @@ export class Table {
     columns: [],
     total: 0,
     view: 0,
+    filter: "",
     sortBy: null,
     sortAscending: true,
     selected: new Set(),
@@ -147,15 +150,30 @@ export class Table {
   update(next: Partial<TableState>): void {
     const prev = this.#state;
     this.#state = { ...prev, ...next };
-    if (next.columns !== undefined && next.columns !== prev.columns) this.#buildColumns();
-    if (next.view !== undefined && next.view !== prev.view) {
+    const changed = (k: keyof TableState) => next[k] !== undefined && next[k] !== prev[k];
+    if (changed("columns")) this.#buildColumns();
+    if (changed("view")) {
       this.#cancelEdit();
       // keep stale pages on screen until fresh ones arrive: no blank flash
     }
+    // other rows now: back to the top, so the header, the first rows and the spacer height
+    // all belong to the new view (a deep scroll offset must not outlive the rows it was for)
+    const reorder = changed("total") || changed("filter") || changed("sortBy") || changed("sortAscending");
     if (this.#cursor >= this.#state.total) this.#cursor = Math.max(0, this.#state.total - 1);
     this.#updateHeader();
     this.#layout();
+    if (reorder) this.#toTop();
     this.render();
+  }
+
+  /** Scroll to the first row of the view (cursor and range anchor too). */
+  #toTop(): void {
+    this.#cursor = 0;
+    this.#anchor = 0;
+    // the rows layer is translated to the old offset: reset it first, or its transform keeps
+    // the old scroll height alive and the browser cannot clamp the offset
+    this.#rowsLayer.style.transform = "translateY(0px)";
+    this.#scroll.scrollTop = 0;
   }
 
   /** Scroll so that a view position is visible. */

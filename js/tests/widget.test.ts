@@ -90,7 +90,8 @@ describe("widget render()", () => {
     model.reply({ id: model.sent.at(-1)!.content.id, error: "nothing to undo" });
     await flush();
     const status = el.querySelector(".ww-status")!;
-    expect(status.textContent).toBe("nothing to undo");
+    expect(status.querySelector(".ww-message")!.textContent).toBe("nothing to undo");
+    expect(status.querySelector(".ww-summary")!.textContent).toContain("rows 1,000");
     expect(status.classList.contains("ww-status-error")).toBe(true);
   });
 
