@@ -82,6 +82,60 @@ export interface RowsReply {
   columns: WireColumn[];
 }
 
+/** A numeric column over the matched rows: counts per bin beside all rows' totals. */
+export interface HistogramSummary {
+  name: string;
+  kind: "histogram";
+  /** Bin i holds edges[i] <= x < edges[i+1]; the last bin is closed. */
+  edges: number[];
+  integer: boolean;
+  counts: number[];
+  totals: number[];
+  missing: number;
+  matched: number;
+  /** The range a brush added to the filter (still in it), or null. */
+  brush: number[] | null;
+}
+
+export interface ValueCount {
+  value: string;
+  count: number;
+  total: number;
+  /** The condition selecting this value (quoted by the kernel). */
+  filter: string;
+}
+
+/** A text, bool or label column over the matched rows: its top values. */
+export interface ValuesSummary {
+  name: string;
+  kind: "values";
+  values: ValueCount[];
+  other: number;
+  distinct: number;
+  missing: number;
+  matched: number;
+  /** The value a click added to the filter (still in it), or null. */
+  picked: string | null;
+}
+
+export type ColumnSummary = HistogramSummary | ValuesSummary;
+
+/** Summaries of the asked columns (images and unknown names are left out). */
+export interface SummariesReply {
+  id: number;
+  kind: "summaries";
+  view: number;
+  summaries: ColumnSummary[];
+}
+
+/** The filter the kernel set (shown in the filter box) and how many rows it matches. */
+export interface BrushReply {
+  id: number;
+  ok: true;
+  filter: string;
+  matched: number;
+}
+
 /** A request that changed something (or a ping) succeeded. */
 export interface OkReply {
   id: number;
@@ -153,12 +207,16 @@ export type Request =
   | { kind: "undo" }
   | { kind: "redo" }
   | { kind: "revert"; revision: number }
-  | { kind: "ping" };
+  | { kind: "ping" }
+  | { kind: "summaries"; columns: string[] }
+  | { kind: "brush"; column: string; lo?: number; hi?: number; value?: string; clear?: boolean };
 export type RequestKind = Request["kind"];
 
 /** The reply to each kind of request (or an ErrorReply). */
 export interface Replies {
   rows: RowsReply;
+  summaries: SummariesReply;
+  brush: BrushReply;
   edit: OkReply;
   bulk: OkReply;
   select_range: OkReply;
@@ -319,6 +377,33 @@ export const EXAMPLES: Examples = {
     {
       "id": 9,
       "kind": "ping"
+    },
+    {
+      "id": 10,
+      "kind": "summaries",
+      "columns": [
+        "loss",
+        "caption"
+      ]
+    },
+    {
+      "id": 11,
+      "kind": "brush",
+      "column": "loss",
+      "lo": 1.2,
+      "hi": 2.7
+    },
+    {
+      "id": 12,
+      "kind": "brush",
+      "column": "caption",
+      "value": "dog"
+    },
+    {
+      "id": 13,
+      "kind": "brush",
+      "column": "loss",
+      "clear": true
     }
   ],
   "replies": {
@@ -436,6 +521,75 @@ export const EXAMPLES: Examples = {
         "id": 9,
         "ok": true,
         "revision": 4
+      },
+      "buffers": []
+    },
+    "summaries": {
+      "content": {
+        "id": 10,
+        "kind": "summaries",
+        "view": 7,
+        "summaries": [
+          {
+            "name": "loss",
+            "kind": "histogram",
+            "edges": [
+              0,
+              1,
+              2,
+              3
+            ],
+            "integer": false,
+            "counts": [
+              10,
+              5,
+              0
+            ],
+            "totals": [
+              500,
+              300,
+              150
+            ],
+            "missing": 0,
+            "matched": 15,
+            "brush": [
+              1,
+              3
+            ]
+          },
+          {
+            "name": "caption",
+            "kind": "values",
+            "values": [
+              {
+                "value": "dog",
+                "count": 9,
+                "total": 600,
+                "filter": "caption == \"dog\""
+              },
+              {
+                "value": "cat",
+                "count": 6,
+                "total": 350,
+                "filter": "caption == \"cat\""
+              }
+            ],
+            "other": 0,
+            "distinct": 2,
+            "missing": 0,
+            "matched": 15,
+            "picked": null
+          }
+        ]
+      },
+      "buffers": []
+    },
+    "brush": {
+      "content": {
+        "id": 11,
+        "ok": true,
+        "filter": "label == 2 and 1 <= loss < 3",
+        "matched": 15
       },
       "buffers": []
     },

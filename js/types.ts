@@ -4,11 +4,14 @@
 import type { Traits } from "./protocol.gen";
 
 export type {
+  BrushReply,
   BulkAction,
   ClassInfo,
   ColumnMeta,
+  ColumnSummary,
   ErrorReply,
   FilterErrorInfo,
+  HistogramSummary,
   HistoryRow,
   OkReply,
   PageTrait,
@@ -16,9 +19,11 @@ export type {
   Request,
   RequestKind,
   RowsReply,
+  SummariesReply,
   Summary,
   Target,
   Traits,
+  ValuesSummary,
   WireColumn,
 } from "./protocol.gen";
 export { EXAMPLES, LIMITS, PAGE_TRAITS } from "./protocol.gen";

@@ -4,13 +4,16 @@
 import "./style.css";
 import { Histogram } from "./clients/histogram";
 import { History } from "./clients/history";
+import { Summaries } from "./clients/summaries";
 import { type KeyAction, type SelectEvent, Table } from "./clients/table";
 import { Toolbar } from "./clients/toolbar";
 import { Rpc } from "./rpc";
-import type { BulkAction, Model, OkReply, PageTrait, Request, Target, Traits } from "./types";
+import type { BulkAction, Model, OkReply, PageTrait, Request, SummariesReply, Target, Traits } from "./types";
 
 /** How often an open widget asks the kernel for revisions committed elsewhere. */
 export const PING_MS = 2000;
+/** Height of the column summaries (histograms, top values) under the column names. */
+export const SUMMARY_HEIGHT = 62;
 
 export function mount(model: Model, el: HTMLElement): () => void {
   const root = document.createElement("div");
@@ -41,8 +44,48 @@ export function mount(model: Model, el: HTMLElement): () => void {
   const bulk = (action: BulkAction, target: Target, value?: number) =>
     void call(value === undefined ? { kind: "bulk", action, target } : { kind: "bulk", action, target, value });
 
+  // column summaries: asked for after a page of rows arrives (never before the first
+  // rows), for the columns on screen, and dropped when they belong to an older view
+  const summaries = new Summaries({
+    onBrush: (column, lo, hi) => void call({ kind: "brush", column, lo, hi }),
+    onPick: (column, value) => void call({ kind: "brush", column, value }),
+    onClear: (column) => void call({ kind: "brush", column, clear: true }),
+  });
+  let summariesView = -1;
+  let summaryTimer: ReturnType<typeof setTimeout> | undefined;
+  const fetchSummaries = () => {
+    const view = model.get("view");
+    const cells = table.summaryCells();
+    const want = table.visibleColumns().filter((n) => cells.has(n));
+    const have = view === summariesView ? new Set(summaries.drawn) : new Set<string>();
+    const columns = want.filter((n) => !have.has(n));
+    if (!columns.length) return;
+    rpc.request({ kind: "summaries", columns }, { quiet: true }).then(
+      ({ content }) => {
+        const r = content as SummariesReply;
+        if (r.view !== model.get("view")) return; // an older view: a newer request follows
+        if (r.view !== summariesView) {
+          summaries.invalidate();
+          summariesView = r.view;
+        }
+        summaries.update(r.summaries);
+      },
+      (e: Error) => status(e.message, "error"),
+    );
+  };
+  const scheduleSummaries = () => {
+    clearTimeout(summaryTimer);
+    summaryTimer = setTimeout(fetchSummaries, 0);
+  };
+
   const table = new Table({
-    fetch: (start, count) => rpc.rows(start, count),
+    summaryHeight: SUMMARY_HEIGHT,
+    onColumnsShown: scheduleSummaries,
+    fetch: (start, count) =>
+      rpc.rows(start, count).then((page) => {
+        scheduleSummaries();
+        return page;
+      }),
     onSort: (column) => {
       const by = model.get("sort_by");
       const asc = model.get("sort_ascending");
@@ -103,10 +146,12 @@ export function mount(model: Model, el: HTMLElement): () => void {
   root.append(toolbar.node(), main);
   el.append(root);
 
+  let columns = model.get("columns");
   const sync = () => {
     const selected = model.get("selected");
+    const cols = model.get("columns");
     table.update({
-      columns: model.get("columns"),
+      columns: cols,
       total: model.get("matched"),
       view: model.get("view"),
       filter: model.get("filter"),
@@ -115,6 +160,10 @@ export function mount(model: Model, el: HTMLElement): () => void {
       selected: new Set(selected),
       selectAll: model.get("select_all"),
     });
+    if (cols !== columns || !summaries.drawn.length) {
+      columns = cols;
+      summaries.attach(table.summaryCells());
+    }
     toolbar.update({
       filter: model.get("filter"),
       filterError: model.get("filter_error"),
@@ -167,6 +216,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
 
   return () => {
     clearInterval(ping);
+    clearTimeout(summaryTimer);
     for (const [event, cb] of listeners) model.off(event, cb);
     rpc.dispose();
     table.dispose();

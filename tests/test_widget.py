@@ -794,3 +794,59 @@ def test_select_range_adds_only_visible_rows(rec, table):
     rec.ask("select_range", start=5, stop=6, add=True)
     expected = sorted({*table.select("label == 2")[:2].tolist(), *table.select("label == 2")[5:7]})
     assert w.selected == expected
+
+
+# --------------------------------------------------------------------------- issue 11.6: summaries
+def test_summaries_of_the_matched_rows_on_request(rec, table):
+    w = rec.w
+    w.filter = "label == 1"
+    c, _ = rec.ask("summaries", columns=["loss", "caption", "flagged", "label", "weight", "nope"])
+    assert c["view"] == w.view
+    by = {s["name"]: s for s in c["summaries"]}
+    assert set(by) == {"loss", "caption", "flagged", "label", "weight"}
+    n1 = table.count("label == 1")
+    assert sum(by["loss"]["counts"]) == n1 and sum(by["loss"]["totals"]) == 1000
+    assert by["label"]["values"] == [
+        {"value": "1", "count": n1, "total": n1, "filter": "label == 1"}
+    ]
+    assert sum(v["count"] for v in by["flagged"]["values"]) == n1
+    assert by["loss"]["brush"] is None and by["caption"]["picked"] is None
+
+
+def test_brushing_a_histogram_puts_the_condition_in_the_filter(rec, table):
+    w = rec.w
+    w.filter = "label != 0"
+    edges = rec.ask("summaries", columns=["loss"])[0]["summaries"][0]["edges"]
+    c, _ = rec.ask("brush", column="loss", lo=edges[1] + 0.01, hi=edges[3] - 0.01)
+    expected = f"label != 0 and {edges[1]:g} <= loss < {edges[3]:g}"
+    assert c["filter"] == expected == w.filter
+    assert c["matched"] == w.matched == table.count(expected)
+    hist = rec.ask("summaries", columns=["loss"])[0]["summaries"][0]
+    assert hist["brush"] == [edges[1], edges[3]] and sum(hist["counts"]) == w.matched
+    c, _ = rec.ask("brush", column="loss", lo=edges[0], hi=edges[1])  # replaces it
+    assert w.filter == f"label != 0 and {edges[0]:g} <= loss < {edges[1]:g}"
+    c, _ = rec.ask("brush", column="caption", value="sample 3 cat")
+    assert w.filter.endswith(' and caption == "sample 3 cat"') and w.matched <= 1
+    c, _ = rec.ask("brush", column="loss", clear=True)
+    assert w.filter == 'label != 0 and caption == "sample 3 cat"'
+    w.filter = "label == 2"  # typed by hand: the page's conditions are gone
+    rec.ask("brush", column="loss", lo=edges[0], hi=edges[1])
+    assert w.filter == f"label == 2 and {edges[0]:g} <= loss < {edges[1]:g}"
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ({"column": "nope", "lo": 0, "hi": 1}, "unknown column 'nope'"),
+        ({"column": "caption", "lo": 0, "hi": 1}, "is not numeric; pick a value"),
+        ({"column": "loss", "value": "3"}, "has no values to pick"),
+        ({"column": "loss", "lo": 0}, "a brush needs both lo and hi"),
+        ({"column": "loss", "lo": 0, "hi": float("inf")}, "hi must be a finite number"),
+        ({"column": "caption", "value": "x" * 5000}, "value must be at most 1,000"),
+    ],
+)
+def test_bad_brushes_are_refused(rec, payload, match):
+    before = rec.w.filter
+    c, _ = rec.ask("brush", **payload)
+    assert re.search(match, c["error"]), c["error"]
+    assert rec.w.filter == before

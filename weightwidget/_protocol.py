@@ -451,6 +451,15 @@ REQUESTS: dict[str, Obj] = {
     "redo": Obj({}, doc="Redo the last undone edit."),
     "revert": Obj({"revision": Int(0, "revision")}, doc="Restore a revision's weights."),
     "ping": Obj({}, doc="Pick up revisions committed elsewhere."),
+    "summaries": Obj(
+        {"columns": Array(Str(1000), MAX_SUMMARY_COLUMNS)},
+        doc="Column summaries over the matched rows, for the columns on screen.",
+    ),
+    "brush": Obj(
+        {"column": Str(1000), "lo": Number(), "hi": Number(), "value": Str(1000), "clear": Bool()},
+        optional=frozenset({"lo", "hi", "value", "clear"}),
+        doc="Add (or replace, or with clear remove) a column's condition in the filter.",
+    ),
 }
 
 WIRE_COLUMN = OneOf(
@@ -515,9 +524,61 @@ ERROR_REPLY = Obj(
     name="ErrorReply",
     doc="A request was refused; `error` says why (at most a few hundred characters).",
 )
+HISTOGRAM = Obj(
+    {
+        "name": Str(),
+        "kind": Const("histogram"),
+        "edges": Array(Number()),
+        "integer": Bool(),
+        "counts": Array(Int(0)),
+        "totals": Array(Int(0)),
+        "missing": Int(0),
+        "matched": Int(0),
+        "brush": Nullable(Array(Number(), 2)),
+    },
+    name="HistogramSummary",
+    doc="A numeric column over the matched rows: counts per bin beside all rows' totals.",
+    docs={
+        "edges": "Bin i holds edges[i] <= x < edges[i+1]; the last bin is closed.",
+        "brush": "The range a brush added to the filter (still in it), or null.",
+    },
+)
+VALUE_COUNT = Obj(
+    {"value": Str(), "count": Int(0), "total": Int(0), "filter": Str()},
+    name="ValueCount",
+    docs={"filter": "The condition selecting this value (quoted by the kernel)."},
+)
+VALUES = Obj(
+    {
+        "name": Str(),
+        "kind": Const("values"),
+        "values": Array(VALUE_COUNT),
+        "other": Int(0),
+        "distinct": Int(0),
+        "missing": Int(0),
+        "matched": Int(0),
+        "picked": Nullable(Str()),
+    },
+    name="ValuesSummary",
+    doc="A text, bool or label column over the matched rows: its top values.",
+    docs={"picked": "The value a click added to the filter (still in it), or null."},
+)
+COLUMN_SUMMARY = OneOf((HISTOGRAM, VALUES), name="ColumnSummary")
+SUMMARIES_REPLY = Obj(
+    {"id": _ID, "kind": Const("summaries"), "view": Int(0), "summaries": Array(COLUMN_SUMMARY)},
+    name="SummariesReply",
+    doc="Summaries of the asked columns (images and unknown names are left out).",
+)
+BRUSH_REPLY = Obj(
+    {"id": _ID, "ok": Const(True), "filter": Str(), "matched": Int(0)},
+    name="BrushReply",
+    doc="The filter the kernel set (shown in the filter box) and how many rows it matches.",
+)
 REPLIES: dict[str, Obj] = {
     "rows": ROWS_REPLY,
-    **{kind: OK_REPLY for kind in REQUESTS if kind != "rows"},
+    "summaries": SUMMARIES_REPLY,
+    "brush": BRUSH_REPLY,
+    **{kind: OK_REPLY for kind in REQUESTS if kind not in ("rows", "summaries", "brush")},
 }
 
 
@@ -644,6 +705,10 @@ EXAMPLES: dict[str, Any] = {
         {"id": 7, "kind": "redo"},
         {"id": 8, "kind": "revert", "revision": 1},
         {"id": 9, "kind": "ping"},
+        {"id": 10, "kind": "summaries", "columns": ["loss", "caption"]},
+        {"id": 11, "kind": "brush", "column": "loss", "lo": 1.2, "hi": 2.7},
+        {"id": 12, "kind": "brush", "column": "caption", "value": "dog"},
+        {"id": 13, "kind": "brush", "column": "loss", "clear": True},
     ],
     "replies": {
         "rows": {
@@ -689,6 +754,59 @@ EXAMPLES: dict[str, Any] = {
             "buffers": [],
         },
         "ping": {"content": {"id": 9, "ok": True, "revision": 4}, "buffers": []},
+        "summaries": {
+            "content": {
+                "id": 10,
+                "kind": "summaries",
+                "view": 7,
+                "summaries": [
+                    {
+                        "name": "loss",
+                        "kind": "histogram",
+                        "edges": [0, 1, 2, 3],
+                        "integer": False,
+                        "counts": [10, 5, 0],
+                        "totals": [500, 300, 150],
+                        "missing": 0,
+                        "matched": 15,
+                        "brush": [1, 3],
+                    },
+                    {
+                        "name": "caption",
+                        "kind": "values",
+                        "values": [
+                            {
+                                "value": "dog",
+                                "count": 9,
+                                "total": 600,
+                                "filter": 'caption == "dog"',
+                            },
+                            {
+                                "value": "cat",
+                                "count": 6,
+                                "total": 350,
+                                "filter": 'caption == "cat"',
+                            },
+                        ],
+                        "other": 0,
+                        "distinct": 2,
+                        "missing": 0,
+                        "matched": 15,
+                        "picked": None,
+                    },
+                ],
+            },
+            "buffers": [],
+        },
+        "brush": {
+            "content": {
+                "id": 11,
+                "ok": True,
+                "filter": "label == 2 and 1 <= loss < 3",
+                "matched": 15,
+            },
+            "buffers": [],
+        },
         "error": {
             "content": {"id": 8, "error": "revision must be in [0, 3]; got 9"},
             "buffers": [],
@@ -754,11 +872,8 @@ def typescript() -> str:
         "// The page-kernel contract: synced traits, requests and replies.",
         "",
     ]
-    named = _named(
-        [t.spec for t in TRAITS.values()]
-        + list(REQUESTS.values())
-        + [ROWS_REPLY, OK_REPLY, ERROR_REPLY]
-    )
+    specs = [t.spec for t in TRAITS.values()] + list(REQUESTS.values())
+    named = _named([*specs, *REPLIES.values(), ERROR_REPLY])
     for spec in named:
         if isinstance(spec, OneOf):
             lines.append(f"export type {spec.name} = {' | '.join(o.ts() for o in spec.options)};")

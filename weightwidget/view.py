@@ -587,6 +587,16 @@ def _top_level_or(text: str) -> bool:
 
 
 # --------------------------------------------------------------------------- the view
+@dataclass(frozen=True)
+class _Condition:
+    """A filter term a brush (``lo``..``hi``) or a click on a value added."""
+
+    text: str
+    lo: float | None = None
+    hi: float | None = None
+    value: str | None = None
+
+
 class TableView:
     """A table seen through a filter and a sort, with a selection of visible rows.
 
@@ -622,7 +632,9 @@ class TableView:
         self._ascending = True
         self._selected = np.empty(0, dtype=np.int64)
         self._select_all = False
-        self._conditions: dict[str, str] = {}  # column -> condition a brush/click added
+        # column -> the condition a brush or a click added (while it is in the filter)
+        self._conditions: dict[str, _Condition] = {}
+        self._proposed: tuple[str, str, _Condition | None] | None = None
         self._views = _LRU(_VIEWS)  # (version, filter, sort) -> row ids or a top-k head
         self._summaries = _LRU(64)
         self.set_filter(filter)
@@ -672,11 +684,20 @@ class TableView:
         "Select all matching" ends: the new filter's rows were never chosen.
         """
         self.check_filter(text)
+        proposed, self._proposed = self._proposed, None
         if text == self._filter:
             return
         self._filter = text
         self._select_all = False
         self._prune()
+        if proposed is not None and proposed[0] == text:
+            _, column, cond = proposed
+            if cond is None:
+                self._conditions.pop(column, None)
+            else:
+                self._conditions[column] = cond
+        terms = _and_terms(text) or []
+        self._conditions = {c: v for c, v in self._conditions.items() if v.text in terms}
 
     def check_sort(self, by: str | None, names: Sequence[str] | None = None) -> str | None:
         """The sort column (None for '' or None), or ValueError naming the sortable ones."""
@@ -839,7 +860,12 @@ class TableView:
                 if hit is None:
                     continue
                 self._summaries.put(key, hit)
-            out.append(hit)
+            cond = self._conditions.get(name)
+            if hit["kind"] == "histogram":
+                brush = [cond.lo, cond.hi] if cond is not None and cond.lo is not None else None
+                out.append({**hit, "brush": brush})
+            else:
+                out.append({**hit, "picked": cond.value if cond is not None else None})
         return out
 
     def condition(
@@ -867,20 +893,23 @@ class TableView:
             checked and undoable like typed text).
         """
         if column != "weight" and column not in self.table.columns:
-            raise ValueError(f"unknown column {column!r}")
+            raise ValueError(f"unknown column {column[:100]!r}")
         old = self._conditions.get(column)
+        cond: _Condition | None
         if clear:
-            new = None
+            cond = None
         elif value is not None:
-            new = self._value_term(column, value)
+            cond = self._value_term(column, value)
         else:
-            new = self._range_term(column, lo, hi)
-        text = refine_filter(self._filter, old, new)
-        if new is None:
-            self._conditions.pop(column, None)
-        else:
-            self._conditions[column] = new
+            cond = self._range_term(column, lo, hi)
+        text = refine_filter(self._filter, old.text if old else None, cond.text if cond else None)
+        # remembered once the caller sets this text as the filter (set_filter)
+        self._proposed = (text, column, cond)
         return text
+
+    def active_condition(self, column: str) -> _Condition | None:
+        """The condition a brush or click added for ``column``, while it is in the filter."""
+        return self._conditions.get(column)
 
     def _value_term(self, column: str, value: Any) -> str:
         binned = _bin(self.table, column)
@@ -890,7 +919,8 @@ class TableView:
         if value not in texts:
             raise ValueError(f"column {column!r} has no value {str(value)[:100]!r}")
         real = binned.labels[texts.index(value)]
-        return value_condition(column, real, label=column == self.table.label)
+        text = value_condition(column, real, label=column == self.table.label)
+        return _Condition(text, value=_text(real))
 
     def _range_term(self, column: str, lo: float | None, hi: float | None) -> str:
         binned = _bin(self.table, column)
@@ -904,7 +934,8 @@ class TableView:
         i = int(np.clip(np.searchsorted(edges, lo, side="right") - 1, 0, len(edges) - 2))
         j = int(np.clip(np.searchsorted(edges, hi, side="left"), i + 1, len(edges) - 1))
         last = j == len(edges) - 1
-        return range_condition(column, float(edges[i]), float(edges[j]), closed=last)
+        a, b = float(edges[i]), float(edges[j])
+        return _Condition(range_condition(column, a, b, closed=last), lo=a, hi=b)
 
 
 def _reads_weights(text: str) -> bool:

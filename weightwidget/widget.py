@@ -488,6 +488,27 @@ class WeightWidget(anywidget.AnyWidget):
     def _last_rows_changed(self) -> int:
         return int(self.history[-1]["rows_changed"]) if self.history else 0
 
+    def _answer_summaries(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        # computed on the matched rows, cached per (column, filter, table version);
+        # only bins and top values travel
+        summaries = self._view.summaries(msg["columns"])
+        return {"kind": "summaries", "view": self.view, "summaries": summaries}, []
+
+    def _answer_brush(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        # the condition goes into the filter as text (quoted by the kernel), so it shows
+        # in the filter box, stays editable, and passes the same checks as typed text
+        text = self._view.condition(
+            msg["column"],
+            lo=msg.get("lo"),
+            hi=msg.get("hi"),
+            value=msg.get("value"),
+            clear=msg.get("clear", False),
+        )
+        if len(text) > protocol.MAX_FILTER:
+            raise RequestError(f"the filter would exceed {protocol.MAX_FILTER:,} characters")
+        self.filter = text
+        return {"ok": True, "filter": self.filter, "matched": self.matched}, []
+
     def _answer_ping(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
         self._table.latest()  # fires the subscription when another process committed
         if self._table.revision != self._seen_revision:
