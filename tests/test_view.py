@@ -7,6 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import weightwidget as ww
 from weightwidget import query, view
@@ -317,3 +320,29 @@ def test_view_is_pure_and_starts_no_threads_at_import():
         """
     )
     assert out == []
+
+
+@given(
+    values=st.one_of(
+        hnp.arrays(np.float64, st.integers(1, 300), elements=st.floats(-1e6, 1e6)),
+        hnp.arrays(
+            np.float64,
+            st.integers(1, 300),
+            elements=st.sampled_from(
+                [0.0, 0.1, 0.2, 0.3, 0.6, 0.7, 1.0, 2.5, np.nan, np.inf, -np.inf, 1e-9]
+            ),
+        ),
+        hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(-(10**6), 10**6)),
+        hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(-5, 12)),
+    ),
+    scale=st.sampled_from([1.0, 0.1, 0.05, 3.7]),
+)
+def test_bin_codes_agree_with_searchsorted(values, scale):
+    values = values * scale if values.dtype.kind == "f" else values
+    edges, integer = view.histogram_edges(values)
+    nb = len(edges) - 1
+    expected = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, nb - 1)
+    if values.dtype.kind == "f":
+        expected[np.isnan(values)] = nb
+    got = view.bin_codes(values, edges, integer=integer)
+    np.testing.assert_array_equal(got, expected)

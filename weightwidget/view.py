@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESERVED",
+    "Rows",
     "TableView",
     "class_aggregates",
     "class_filter",
@@ -314,11 +315,15 @@ def _nice_step(span: float, bins: int) -> float:
 
 def histogram_edges(values: np.ndarray, bins: int = BINS) -> tuple[np.ndarray, bool]:
     """Round bin edges over the finite values, and whether the bins are integers."""
-    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    if finite.size == 0:
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or inf: the slow way
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return np.array([0.0, 1.0]), False
+        lo, hi = float(finite.min()), float(finite.max())
+    if values.size == 0:
         return np.array([0.0, 1.0]), False
-    lo, hi = float(finite.min()), float(finite.max())
-    integer = values.dtype.kind in "iub" or bool(np.all(np.mod(finite, 1) == 0))
+    integer = values.dtype.kind in "iub" or _integer_valued(values)
     if integer and hi - lo + 1 <= bins:  # one bar per value
         return np.arange(lo, hi + 2, dtype=np.float64), True
     if hi == lo:
@@ -334,6 +339,60 @@ def histogram_edges(values: np.ndarray, bins: int = BINS) -> tuple[np.ndarray, b
     edges = start + step * np.arange(n + 1)
     edges = np.round(edges, 12)  # repr of an edge stays short in a filter text
     return edges, integer and step >= 1 and float(step).is_integer()
+
+
+def _integer_valued(values: np.ndarray) -> bool:
+    """Whether a float column holds only whole numbers (NaN and inf aside)."""
+    sample = values[:: max(1, values.size // 1000)]
+    with np.errstate(invalid="ignore"):
+        if not np.all((sample == np.rint(sample)) | ~np.isfinite(sample)):
+            return False  # the usual float column: decided by a thousand values
+        return bool(np.all((values == np.rint(values)) | ~np.isfinite(values)))
+
+
+_CHUNK = 65536  # rows per step of bin_codes: temporaries stay in the CPU cache
+
+
+def bin_codes(values: np.ndarray, edges: np.ndarray, *, integer: bool = False) -> np.ndarray:
+    """Bin index of each value: ``edges[i] <= x < edges[i+1]``, the last bin closed.
+
+    Values below the first edge go to bin 0, above the last to the last bin, NaN
+    to ``len(edges) - 1`` (one past the bins). Exactly what ``searchsorted``
+    gives, at a fraction of its cost: evenly spaced edges are found by
+    arithmetic in cache-sized chunks, and only values within rounding of an edge
+    are looked up. ``integer`` says the values and the edges are whole numbers:
+    bins are then found by exact floor division.
+    """
+    nb = len(edges) - 1
+    dtype = np.uint8 if nb < 255 else np.uint16
+    out = np.empty(values.shape, dtype=dtype)
+    steps = np.diff(edges)
+    step = float(edges[1] - edges[0])
+    even = bool(np.allclose(steps, step, rtol=1e-9, atol=0)) and step > 0
+    start, inv = float(edges[0]), 1.0 / step if step > 0 else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(0, values.size, _CHUNK):
+            x = values[i : i + _CHUNK]
+            if even and integer:
+                code = x - start if step == 1 else np.floor_divide(x - start, step)
+                np.clip(code, 0, nb - 1, out=code)
+                code = code.astype(np.int32)
+            elif even:
+                t = (x - start) * inv
+                f = np.floor(t)
+                np.clip(f, 0, nb - 1, out=f)  # NaN stays NaN; fixed below
+                code = f.astype(np.int32)
+                # within rounding of an edge: decide exactly, as searchsorted would
+                near = np.flatnonzero(~(np.abs(t - np.floor(t) - 0.5) < 0.5 - 1e-7))
+                if near.size:
+                    code[near] = np.searchsorted(edges, x[near], side="right") - 1
+            else:
+                code = np.searchsorted(edges, x, side="right") - 1
+            np.clip(code, 0, nb - 1, out=code)
+            if x.dtype.kind == "f":
+                code[np.isnan(x)] = nb
+            out[i : i + x.size] = code
+    return out
 
 
 def _bin(table: WeightTable, name: str) -> _Binned | None:
@@ -365,12 +424,7 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
         nb = len(edges) - 1
         # bin i holds edges[i] <= x < edges[i+1] (the last bin is closed), so a brush
         # over whole bins selects exactly the rows its bars count
-        codes = np.searchsorted(edges, arr, side="right") - 1
-        np.clip(codes, 0, nb - 1, out=codes)
-        if arr.dtype.kind == "f":
-            codes[np.isnan(arr)] = nb
-        dtype = np.uint8 if nb < 255 else np.uint16
-        codes = codes.astype(dtype)
+        codes = bin_codes(arr, edges, integer=integer)
         total = np.bincount(codes, minlength=nb + 1)
         binned = _Binned("histogram", codes, nb + 1, edges, None, total, integer)
     with c.lock:
@@ -391,16 +445,47 @@ def _item(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _counts(binned: _Binned, mask: np.ndarray | None) -> np.ndarray:
-    if mask is None:
+@dataclass(frozen=True)
+class Rows:
+    """The matched rows of a filter, as the cheaper of two ways to count over them.
+
+    ``ids`` are the matched row ids, or (``complement``) the unmatched ones when
+    those are fewer: counts over the matched rows are then the totals minus the
+    counts over ``ids``. Either way a count touches at most half the rows.
+    """
+
+    ids: np.ndarray
+    complement: bool
+
+    @classmethod
+    def of(cls, mask: np.ndarray, matched: np.ndarray | None = None) -> Rows:
+        """From a mask (and the matched ids, when already at hand)."""
+        n_match = int(matched.size) if matched is not None else int(np.count_nonzero(mask))
+        if n_match <= mask.size // 2:
+            return cls(matched if matched is not None else np.flatnonzero(mask), False)
+        return cls(np.flatnonzero(~mask), True)
+
+
+def _counts(binned: _Binned, rows: np.ndarray | Rows | None) -> np.ndarray:
+    if rows is None:
         return binned.total
-    return np.bincount(binned.codes[mask], minlength=binned.n_codes)
+    if isinstance(rows, np.ndarray):  # a mask
+        rows = Rows.of(rows)
+    counts = np.bincount(binned.codes[rows.ids], minlength=binned.n_codes)
+    return binned.total - counts if rows.complement else counts
 
 
 def column_summary(
-    table: WeightTable, name: str, mask: np.ndarray | None = None, *, top: int = TOP_VALUES
+    table: WeightTable,
+    name: str,
+    mask: np.ndarray | Rows | None = None,
+    *,
+    top: int = TOP_VALUES,
 ) -> dict[str, Any] | None:
     """A small summary of one column over the rows ``mask`` selects (None: all rows).
+
+    ``mask`` may also be a :class:`Rows` (the matched ids, or the unmatched ones
+    when fewer), which a view computes once for all its columns.
 
     Numeric columns (and ``weight``) get a histogram: round bin ``edges``, the
     ``counts`` of matched rows and ``totals`` of all rows per bin, and
@@ -848,6 +933,7 @@ class TableView:
         """
         out = []
         mask = self.mask()
+        rows: Rows | None = None
         known = set(self.table.columns) | {"weight"}
         for name in names:
             if name not in known:
@@ -856,7 +942,9 @@ class TableView:
             key = (name, self._filter, _data_key(self.table, reads))
             hit = self._summaries.get_(key)
             if hit is None:
-                hit = column_summary(self.table, name, mask)
+                if mask is not None and rows is None:  # once for all the columns
+                    rows = Rows.of(mask, self._matched_ids())
+                hit = column_summary(self.table, name, rows)
                 if hit is None:
                     continue
                 self._summaries.put(key, hit)

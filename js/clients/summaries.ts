@@ -91,7 +91,10 @@ export function drawHistogram(cell: HTMLElement, s: HistogramSummary, opts: Summ
     const c = s.counts[i]!;
     match.style.height = `${(c / max) * 100}%`;
     if (c > 0) match.style.minHeight = "1px"; // a few matched rows stay visible
-    bin.title = `${formatNumber(s.edges[i]!)} – ${formatNumber(s.edges[i + 1]!)}: ${formatCount(c)} of ${formatCount(s.totals[i]!)}`;
+    const range = s.integer && s.edges[i + 1]! - s.edges[i]! === 1
+      ? formatNumber(s.edges[i]!)
+      : `${formatNumber(s.edges[i]!)} – ${formatNumber(s.edges[i + 1]!)}`;
+    bin.title = `${s.name} ${range}: ${formatCount(c)} of ${formatCount(s.totals[i]!)}`;
     bin.append(total, match);
     chart.append(bin);
   }
@@ -138,7 +141,8 @@ export function drawHistogram(cell: HTMLElement, s: HistogramSummary, opts: Summ
   const axis = el("div", "ww-sum-axis");
   axis.append(el("span", "", formatNumber(lo)));
   if (s.missing > 0) axis.append(el("span", "ww-sum-missing", `∅ ${formatCount(s.missing)}`));
-  axis.append(el("span", "", formatNumber(hi)));
+  // integer bins hold one value each: label the last value, not the last edge
+  axis.append(el("span", "", formatNumber(s.integer ? hi - 1 : hi)));
   const parts: HTMLElement[] = [chart, axis];
   if (s.brush) parts.push(clearButton(s.name, opts));
   cell.replaceChildren(...parts);

@@ -64,8 +64,14 @@ describe("histogram summary", () => {
     const h = (sel: string) => Array.from(cell.querySelectorAll<HTMLElement>(sel), (b) => b.style.height);
     expect(h(".ww-bin-total")).toEqual(["50%", "100%", "30%", "20%"]);
     expect(h(".ww-bin-match")).toEqual(["5%", "0%", "30%", "1%"]);
-    expect(bins[2]!.title).toBe("2 – 3: 30 of 30");
+    expect(bins[2]!.title).toBe("loss 2 – 3: 30 of 30");
     expect(cell.querySelector(".ww-sum-axis")!.textContent).toBe("0∅ 74");
+  });
+
+  it("integer bins are labelled by their values", () => {
+    const { cell } = mountChart({ ...hist, integer: true });
+    expect(cell.querySelector(".ww-sum-axis")!.textContent).toBe("0∅ 73");
+    expect(cell.querySelector<HTMLElement>(".ww-bin")!.title).toBe("loss 0: 5 of 50");
   });
 
   it("a drag brushes a range in data units; a click brushes one bin", () => {
