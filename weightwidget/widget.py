@@ -398,7 +398,8 @@ class WeightWidget(anywidget.AnyWidget):
         ms = (time.perf_counter() - t0) * 1000
         if ms > SLOW_MS:
             logger.info("weightwidget: slow %s request: %.0f ms", kind, ms)
-        ok_id = isinstance(rid, int) and not isinstance(rid, bool)
+        # an id outside the contract cannot be the page's: answer it with a null id
+        ok_id = type(rid) is int and 0 <= rid <= protocol.MAX_SAFE_INT
         self.send({"id": rid if ok_id else None, **reply}, bufs)
 
     def _done(self, revision: int, message: str, rows: int) -> tuple[dict[str, Any], list]:
