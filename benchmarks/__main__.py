@@ -16,6 +16,8 @@ SUITES = [
     ("core (table, store, filters)", "benchmarks.bench_core"),
     ("samplers", "benchmarks.bench_samplers"),
     ("widget", "benchmarks.bench_widget"),
+    ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),
+    ("curation", "benchmarks.bench_curation"),
 ]
 
 

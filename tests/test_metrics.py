@@ -141,7 +141,7 @@ def test_focus_on_hard_weights_follow_loss_power(t):
     loss = t.column("r_loss")
     before = t.weights.copy()
     rev = focus_on_hard(t, "r_loss", gamma=2.0, where='label != "a"')
-    assert rev == t.revision == 1
+    assert rev == t.revision == 2  # collect_metrics committed revision 1
     sel = np.array([1, 4])  # label != a and weight > 0 (row 2 is excluded and stays so)
     new = t.weights
     assert new[2] == 0.0
@@ -175,3 +175,77 @@ def test_focus_on_hard_errors(t):
         focus_on_hard(t, "zero")
     with pytest.raises(KeyError, match=r"unknown column 'nope'"):
         focus_on_hard(t, "nope")
+
+
+def test_loss_reduction_weighted_mean_or_keras_sum_over_batch_size(t):
+    codes = np.array([0, 1, 2, 0, 1])
+    loss = reference_loss(LOGITS, codes)
+    mean = collect_metrics(t, LOGITS, run="a")
+    keras_form = collect_metrics(t, LOGITS, run="b", loss_reduction="sum_over_batch_size")
+    assert mean["loss_reduction"] == "weighted_mean"
+    assert keras_form["loss_reduction"] == "sum_over_batch_size"
+    assert math.isclose(mean["loss"], (WEIGHTS * loss).sum() / WEIGHTS.sum())
+    assert math.isclose(keras_form["loss"], (WEIGHTS * loss).sum() / 5)  # row 2 (w=0) counts
+    dropped = collect_metrics(
+        t, LOGITS, run="c", loss_reduction="sum_over_batch_size", exclude_zero_weights=True
+    )
+    assert math.isclose(dropped["loss"], (WEIGHTS * loss).sum() / 4)  # row 2 left out
+    assert keras_form["accuracy"] == mean["accuracy"]  # only the loss changes
+    with pytest.raises(
+        ValueError,
+        match=r"loss_reduction must be one of 'weighted_mean', 'sum_over_batch_size'; "
+        r"got 'mean'",
+    ):
+        collect_metrics(t, LOGITS, run="d", loss_reduction="mean")
+
+
+def test_collect_metrics_records_its_run(t):
+    t.set_weights([0], 4.0)
+    m = collect_metrics(t, LOGITS, run="r1", loss_reduction="sum_over_batch_size")
+    runs = t.runs()
+    assert list(runs["run"]) == ["r1"] and runs.iloc[0]["kind"] == "metrics"
+    assert runs.iloc[0]["revision"] == 1 and runs.iloc[0]["columns"] == m["columns"]
+    agg = runs.iloc[0]["aggregates"]
+    assert (
+        agg["loss"] == pytest.approx(m["loss"]) and agg["loss_reduction"] == "sum_over_batch_size"
+    )
+    assert agg["accuracy"] == pytest.approx(m["accuracy"]) and agg["rows"] == 5
+    assert agg["per_class_recall"] == {
+        "a": pytest.approx(4 / 7),
+        "b": pytest.approx(0.2),
+        "c": None,
+    }
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("exclude", [False, True])
+def test_sum_over_batch_size_is_the_loss_keras_reports(tmp_path, exclude):
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    from weightwidget.tf import to_tf_dataset
+
+    rng = np.random.default_rng(0)
+    n, d, c = 250, 4, 3
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = rng.integers(0, c, size=n)
+    w = rng.uniform(0.2, 3.0, size=n)
+    w[rng.random(n) < 0.2] = 0.0
+    t = ww.WeightTable.from_arrays(labels=y, name="k", store=str(tmp_path / "k"), weights=w)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(c)])
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    if exclude:  # to_tf_dataset leaves weight-0 rows out
+        reported = model.evaluate(to_tf_dataset(t, x, batch_size=32), verbose=0)
+    else:  # arrays with sample_weight keep them, counted in the divisor
+        reported = model.evaluate(x, y, sample_weight=t.sample_weight(), batch_size=32, verbose=0)
+    logits = model.predict(x, verbose=0)
+    ours = collect_metrics(
+        t,
+        logits,
+        run="k",
+        loss_reduction="sum_over_batch_size",
+        exclude_zero_weights=exclude,
+    )
+    np.testing.assert_allclose(ours["loss"], reported, rtol=1e-5)
+    weighted_mean = collect_metrics(t, logits, run="k2", exclude_zero_weights=exclude)["loss"]
+    assert not math.isclose(weighted_mean, reported, rel_tol=1e-3)  # the other form differs

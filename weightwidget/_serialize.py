@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TEXT",
     "THUMB_SIZE",
+    "class_counts",
     "class_filter",
     "classes_payload",
     "encode_rows",
@@ -66,8 +67,9 @@ def thumbnails(images: np.ndarray, ids: np.ndarray, size: int = THUMB_SIZE) -> n
 def _strings(values: Any, ids: np.ndarray) -> list[str | None]:
     if isinstance(values, pd.Categorical):
         codes = values.codes[ids]
-        cats = np.asarray(values.categories, dtype=object)
-        out = cats[np.maximum(codes, 0)]
+        # only the page's categories become Python strs (they are Arrow-backed)
+        cats = values.categories
+        out = np.asarray(cats.take(np.maximum(codes, 0)), dtype=object) if len(cats) else codes
         texts = [
             None if c < 0 else str(v) for c, v in zip(codes.tolist(), out.tolist(), strict=True)
         ]
@@ -136,6 +138,11 @@ def summary_payload(weights: np.ndarray, weight_sum: float | None = None) -> dic
         "weight_sum": total,
         "ess": total * total / squares if squares > 0 else 0.0,
     }
+
+
+def class_counts(table: WeightTable) -> np.ndarray:
+    """Rows per class (from :func:`weightwidget.view.class_aggregates`)."""
+    return class_aggregates(table)[0]
 
 
 def classes_payload(table: WeightTable, limit: int = 1000) -> list[dict[str, Any]]:

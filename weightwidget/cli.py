@@ -9,6 +9,7 @@ Examples
     weightwidget diff .weightwidget/digits 2 5
     weightwidget revert .weightwidget/digits 2
     weightwidget export .weightwidget/digits --format parquet -o weights.parquet
+    weightwidget compact .weightwidget/digits
     weightwidget demo
 """
 
@@ -131,6 +132,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    table = _open(args.store)
+    report = table.compact(progress=not args.quiet)
+    print(
+        f"{table.name}: snapshots {report['snapshots_before']} -> {report['snapshots_after']} "
+        f"({report['bytes_before'] / 1e6:,.1f} MB -> {report['bytes_after'] / 1e6:,.1f} MB); "
+        f"every revision unchanged (newest: {table.revision})"
+    )
+    return 0
+
+
 def _demo_notebook(folder: Path) -> Path:
     """The quickstart notebook in ``folder``: the repository's, or the packaged copy."""
     target = folder / "quickstart.ipynb"
@@ -221,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", "-r", type=int, default=None, help="default: newest")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("compact", help="rewrite old snapshots compactly (no revision changes)")
+    p.add_argument("store", metavar="STORE")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compact)
 
     p = sub.add_parser("demo", help="open the quickstart notebook in JupyterLab")
     p.add_argument(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 __all__ = [
     "FilterError",
+    "NothingChangedWarning",
+    "ReadOnlyTableError",
     "StoreCorruptedError",
     "StoreCorruptionWarning",
     "StoreError",
@@ -14,6 +16,8 @@ __all__ = [
     "StoreFormatError",
     "StoreLockTimeout",
     "StoreMismatchError",
+    "StoreWriteWarning",
+    "UndoConflictError",
 ]
 
 
@@ -74,3 +78,40 @@ class StoreMismatchError(StoreError, ValueError):
 
 class StoreLockTimeout(StoreError, TimeoutError):
     """Another process held the store's writer lock for too long."""
+
+
+class StoreWriteWarning(UserWarning):
+    """A revision was committed, but a file written after it failed.
+
+    The snapshot, the history chunk or the ``HEAD`` hint: the store stays correct,
+    only slower to open until the next one is written.
+    """
+
+
+class ReadOnlyTableError(StoreError):
+    """The table was opened at a past revision and cannot be edited.
+
+    ``open(path, revision=r)`` is read-only; open it without ``revision=`` to edit
+    the newest revision.
+    """
+
+
+class UndoConflictError(StoreError, ValueError):
+    """Undo or redo would overwrite rows that a later revision changed.
+
+    Attributes
+    ----------
+    revision : int
+        The later revision that changed those rows.
+    rows : list of int
+        Up to ten of the rows in conflict.
+    """
+
+    def __init__(self, message: str, *, revision: int, rows: list[int]) -> None:
+        self.revision = revision
+        self.rows = rows
+        super().__init__(message)
+
+
+class NothingChangedWarning(UserWarning):
+    """An undo, redo or revert would change no row, so no revision was committed."""

@@ -18,6 +18,23 @@ Column scheme
 The predictions' class axis indexes ``table.classes`` (the sorted distinct
 labels): column ``j`` scores class ``table.classes[j]``, as with
 ``table.label_codes`` and ``to_tf_dataset``'s default labels.
+
+Each call is recorded as a run (:meth:`WeightTable.runs`): its name, the
+revision it was computed at, the time, the columns written and the weighted
+aggregates.
+
+Two weighted losses
+-------------------
+``loss_reduction="weighted_mean"`` (the default) gives ``sum(w * l) / sum(w)``:
+the loss of the distribution the weights describe, unchanged when every weight
+is scaled. Keras 3 reports ``sum(w * l) / n`` (its ``"sum_over_batch_size"``
+reduction, averaged over batches by their size), where ``n`` counts every row
+passed, weight 0 included; ``loss_reduction="sum_over_batch_size"`` returns
+that number, so it can be compared with ``model.evaluate``. With
+``sample_weight=table.sample_weight()`` Keras counts the weight-0 rows in
+``n``; ``to_tf_dataset`` drops them by default, which
+``exclude_zero_weights=True`` matches. The two agree when the weights average
+1 over the counted rows.
 """
 
 from __future__ import annotations
@@ -27,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from ._checks import check_choice
 
 if TYPE_CHECKING:
     from .table import WeightTable
@@ -38,6 +57,7 @@ __all__ = ["collect_metrics", "focus_on_hard", "metric_columns"]
 _EPSILON = 1e-7
 _RUN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SUFFIXES = ("loss", "pred", "confidence", "correct")
+LOSS_REDUCTIONS = ("weighted_mean", "sum_over_batch_size")
 
 
 def metric_columns(run: str) -> dict[str, str]:
@@ -61,7 +81,7 @@ def metric_columns(run: str) -> dict[str, str]:
     return {s: f"{run}_{s}" for s in _SUFFIXES}
 
 
-def _to_numpy(values: Any) -> np.ndarray:
+def _to_numpy(values: Any, *, what: str = "predictions") -> np.ndarray:
     """Convert a numpy/torch/tensorflow array (or nested list) to a float64 ndarray."""
     if hasattr(values, "detach"):  # torch.Tensor
         values = values.detach().cpu().numpy()
@@ -70,9 +90,7 @@ def _to_numpy(values: Any) -> np.ndarray:
     try:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"predictions must be an array of numbers; got {type(values).__name__}"
-        ) from exc
+        raise TypeError(f"{what} must be an array of numbers; got {type(values).__name__}") from exc
 
 
 def _log_probabilities(pred: np.ndarray) -> tuple[np.ndarray, str]:
@@ -117,6 +135,7 @@ def collect_metrics(
     labels: Any = None,
     run: str = "name",
     exclude_zero_weights: bool = False,
+    loss_reduction: str = "weighted_mean",
 ) -> dict[str, Any]:
     """Store per-sample loss, prediction, confidence and correctness; return weighted aggregates.
 
@@ -141,13 +160,19 @@ def collect_metrics(
         If True, rows with weight 0 are absent: their ``{run}_loss``,
         ``{run}_confidence`` and ``{run}_correct`` are NaN (``{run}_pred`` is
         still stored) and they are not counted in ``rows`` nor in the unweighted
-        aggregates. (They add nothing to the weighted aggregates either way.)
+        aggregates. (They add nothing to the weighted aggregates either way,
+        but they count in ``n`` for ``loss_reduction="sum_over_batch_size"``
+        when kept.)
+    loss_reduction : {"weighted_mean", "sum_over_batch_size"}, default="weighted_mean"
+        How ``"loss"`` is reduced (see the module notes): ``sum(w * l) /
+        sum(w)``, or Keras 3's ``sum(w * l) / n`` over the ``n`` counted rows.
 
     Returns
     -------
     dict
         ``"accuracy"``: ``sum(w * correct) / sum(w)``; ``"loss"``:
-        ``sum(w * loss) / sum(w)``; ``"per_class_recall"``: class ->
+        ``sum(w * loss) / sum(w)`` (or ``/ n``, see ``loss_reduction``);
+        ``"loss_reduction"``: the reduction used; ``"per_class_recall"``: class ->
         ``sum(w * correct) / sum(w)`` over that class's rows (NaN for a class
         with no weight); ``"unweighted_accuracy"``, ``"unweighted_loss"``: plain
         means over the counted rows; ``"rows"``: rows counted; ``"weight_sum"``;
@@ -158,7 +183,8 @@ def collect_metrics(
     ------
     ValueError
         Wrong shape (the class axis must match ``table.classes``), non-finite
-        predictions, unknown labels, or a ``run`` that is not an identifier.
+        predictions, unknown labels, a ``run`` that is not an identifier, or
+        an unknown ``loss_reduction``.
 
     Examples
     --------
@@ -166,6 +192,7 @@ def collect_metrics(
     >>> t.set_weights("epoch3_loss > 5", 0, message="likely mislabelled")  # doctest: +SKIP
     """
     names = metric_columns(run)
+    check_choice(loss_reduction, LOSS_REDUCTIONS, what="loss_reduction")
     n, classes = len(table), np.asarray(table.classes)
     c = len(classes)
     pred = _to_numpy(predictions)
@@ -192,16 +219,6 @@ def collect_metrics(
     if exclude_zero_weights:
         for arr in (loss, confidence, correct):
             arr[~counted] = np.nan
-    table.set_columns(
-        {
-            names["loss"]: loss,
-            names["pred"]: classes[pred_code],
-            names["confidence"]: confidence,
-            names["correct"]: correct,
-        },
-        message=f"metrics of run {run!r}",
-    )
-
     w = weights[counted]
     wsum = float(w.sum())
     lc, cc, kc = loss[counted], correct[counted], codes[counted]
@@ -210,9 +227,11 @@ def collect_metrics(
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(per_w > 0, per_hit / per_w, np.nan)
     nan = float("nan")
-    return {
+    divisor = wsum if loss_reduction == "weighted_mean" else float(lc.size)
+    out = {
         "accuracy": float(np.dot(w, cc) / wsum) if wsum > 0 else nan,
-        "loss": float(np.dot(w, lc) / wsum) if wsum > 0 else nan,
+        "loss": float(np.dot(w, lc) / divisor) if divisor > 0 else nan,
+        "loss_reduction": loss_reduction,
         "per_class_recall": {_plain(k): float(r) for k, r in zip(classes, recall, strict=True)},
         "unweighted_accuracy": float(cc.mean()) if cc.size else nan,
         "unweighted_loss": float(lc.mean()) if lc.size else nan,
@@ -221,6 +240,31 @@ def collect_metrics(
         "columns": list(names.values()),
         "input": kind,
     }
+    table.set_columns(
+        {
+            names["loss"]: loss,
+            names["pred"]: classes[pred_code],
+            names["confidence"]: confidence,
+            names["correct"]: correct,
+        },
+        message=f"metrics of run {run!r}",
+        run=run,
+        info={"kind": "metrics", "aggregates": _json_aggregates(out)},
+    )
+    return out
+
+
+def _json_aggregates(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The aggregates as JSON values: class keys as text, NaN as None."""
+
+    def clean(v: float) -> float | None:
+        return None if isinstance(v, float) and np.isnan(v) else v
+
+    keep = ("accuracy", "loss", "loss_reduction", "unweighted_accuracy", "unweighted_loss")
+    out: dict[str, Any] = {k: clean(metrics[k]) for k in keep}
+    out["per_class_recall"] = {str(k): clean(v) for k, v in metrics["per_class_recall"].items()}
+    out.update(rows=metrics["rows"], weight_sum=metrics["weight_sum"], input=metrics["input"])
+    return out
 
 
 def _plain(value: Any) -> Any:

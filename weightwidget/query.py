@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import did_you_mean
+from ._columns import column_kind  # typed where columns are normalised
 from .errors import FilterError
 
 __all__ = [
@@ -445,20 +446,6 @@ def columns_used(node: Node) -> set[str]:
 
 
 # --------------------------------------------------------------------------- evaluation
-def column_kind(values: Any) -> str:
-    """Classify a column: ``"numeric"``, ``"bool"``, ``"string"`` or ``"image"``."""
-    if isinstance(values, pd.Categorical):
-        return "string"
-    arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
-    if arr.ndim >= 2:
-        return "image"
-    if arr.dtype == bool:
-        return "bool"
-    if arr.dtype.kind in "iuf":
-        return "numeric"
-    return "string"
-
-
 @dataclass
 class _Value:
     """An evaluated operand: a whole column, or a scalar literal."""

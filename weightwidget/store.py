@@ -2,41 +2,51 @@
 
 Layout of a store folder (a local path or an fsspec URL such as ``memory://x``)::
 
-    meta.json                   format version, name, columns, fingerprint, checksums
-    base/columns.parquet        the data columns, written once
-    base/<column>.npy           image/tensor columns, written once
-    revisions/r000000000007.rev one file per revision: header (parent, author,
-                                message, time) + changed row ids + new weights
-    snapshots/r000000000000.snap full weights at a revision (revision 0 always)
-    columns/<name>.col          columns added later (per-run metrics), one file a set
-    LOCK                        the writers' lock
+    meta.json                    format version, name, columns, fingerprint, base checksums
+    base/<token>/...             the data columns, written once, encoded by the table
+                                 (``_columns``: columns.parquet, text-<i>.parquet,
+                                 tensor-<i>.npy); the store only checksums them
+    revisions/r000000000007.rev  one file per revision: header (parent, author, session,
+                                 message, time, action) + changed row ids + new values
+    snapshots/r000000000064.snap the whole state at a revision, compressed
+    columns/c-<token>.parquet    a set of columns added by one revision (per-run metrics)
+    log/b000000000.log           the headers of revisions 0-255, for a quick history()
+    HEAD                         {"revision": N}: a hint, so a check for news costs O(1)
+    LOCK                         the writers' lock (local folders)
 
-Every file under ``revisions/``, ``snapshots/`` and ``columns/`` is framed as
-``MAGIC | header length | JSON header | payload | CRC32`` and is written to a
-temporary name, fsynced and then linked or renamed into place, so a reader sees
-either the whole file or none of it. Writers hold an exclusive lock while they
-pick the next revision number. The weights at a revision are the nearest
-snapshot on its parent chain plus the deltas after it; a snapshot is written
-every :data:`SNAPSHOT_EVERY` revisions (or sooner for large edits) so opening
-reads few files.
+Every file under ``revisions/``, ``snapshots/`` and ``log/`` is framed as
+``MAGIC | header length | JSON header | payload | CRC32`` and names the revision it
+holds, so a file copied under another name is detected. Files are written to a
+temporary name, fsynced and then linked into place: a reader sees the whole file or
+none of it. A revision number is claimed by creating its file exclusively (a hard
+link that fails if the name exists), so a revision is committed exactly once, at the
+moment its file appears; snapshots, log chunks and ``HEAD`` are written after that
+and a failure there is reported as a warning, never as a failed commit.
+
+The state at a revision is the nearest snapshot on its parent chain plus the deltas
+after it. A snapshot is written when replaying the deltas since the last one would
+cost more than reading a snapshot (see :meth:`RevisionStore._snapshot_due`).
+
+Format 1 stores (weightwidget 0.1) open as they are; the first write upgrades
+``meta.json`` to format 2 (their old files stay readable).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import io
 import json
 import os
 import re
+import stat
 import struct
 import threading
-import time
 import uuid
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +58,35 @@ from .errors import (
     StoreError,
     StoreFormatError,
     StoreLockTimeout,
+    StoreWriteWarning,
 )
 
-__all__ = ["FORMAT_VERSION", "RevisionStore"]
+__all__ = ["FORMAT_VERSION", "Change", "Revision", "RevisionStore", "RevisionTaken", "State"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 MAGIC = b"WWSTORE1"
-SNAPSHOT_EVERY = 32
 LOCK_TIMEOUT = 60.0
+#: Revisions per history log chunk.
+LOG_CHUNK = 256
+#: Payloads larger than this are compressed (zstd).
+COMPRESS_OVER = 4096
 _REV_NAME = re.compile(r"^r(\d{12})\.rev$")
 _SNAP_NAME = re.compile(r"^r(\d{12})\.snap$")
+_LOG_NAME = re.compile(r"^b(\d{9})\.log$")
+# every path the store reads is one of these: nothing absolute, no "..", no odd bytes
+_SAFE_REL = re.compile(
+    r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,199}/){0,3}[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$"
+)
+_BASE_REL = re.compile(
+    r"^base/(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,99}/)?[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$"
+)
+_COLUMNS_REL = re.compile(r"^columns/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
+_META_LIMIT = 64 << 20
+
+
+class RevisionTaken(StoreError):
+    """Another writer claimed this revision number first; refresh and try again."""
 
 
 # --------------------------------------------------------------------------- framing
@@ -65,10 +94,7 @@ Buffers = list[Any]  # bytes-like parts written one after another (no joined cop
 
 
 def frame(header: dict[str, Any], *payload: Any) -> Buffers:
-    """Return ``MAGIC | len | header JSON | payload... | crc32`` as a list of buffers.
-
-    Large payloads (weights, ids) are passed as memoryviews and never copied.
-    """
+    """Return ``MAGIC | len | header JSON | payload... | crc32`` as a list of buffers."""
     head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     parts: Buffers = [MAGIC, struct.pack("<I", len(head)), head, *payload]
     crc = 0
@@ -80,7 +106,7 @@ def frame(header: dict[str, Any], *payload: Any) -> Buffers:
 
 def joined(data: bytes | Buffers) -> bytes:
     """The bytes of ``data``, joining buffer lists (small files and remote stores)."""
-    return b"".join(data) if isinstance(data, list) else bytes(data)
+    return b"".join(bytes(p) for p in data) if isinstance(data, list) else bytes(data)
 
 
 def unframe(data: bytes, path: str) -> tuple[dict[str, Any], memoryview]:
@@ -99,7 +125,9 @@ def unframe(data: bytes, path: str) -> tuple[dict[str, Any], memoryview]:
     start = len(MAGIC) + 4
     try:
         header = json.loads(data[start : start + head_len])
-    except ValueError as exc:  # checksum passed, so this is a writer bug
+        if not isinstance(header, dict):
+            raise ValueError("header is not an object")
+    except ValueError as exc:  # checksum passed, so this is a writer bug or a forgery
         raise StoreCorruptedError(f"{path} has an unreadable header", path=path) from exc
     return header, memoryview(data)[start + head_len : -4]
 
@@ -114,47 +142,147 @@ def _process_lock(key: str) -> threading.RLock:
         return _PROCESS_LOCKS.setdefault(key, threading.RLock())
 
 
+def _check_rel(rel: str) -> str:
+    if not _SAFE_REL.match(rel) or ".." in rel.split("/"):
+        raise StoreCorruptedError(
+            f"refusing the path {rel[:200]!r}: not a store file name", path=rel
+        )
+    return rel
+
+
 class _LocalFiles:
-    """Local folder: fsync + link/rename for atomic writes, flock for the lock."""
+    """A local folder: fsync + link/rename for atomic writes, a file lock for writers.
+
+    Reads refuse anything that is not a regular file inside the folder: symbolic
+    links, FIFOs, devices and sub-folders that are links are errors, never followed.
+    """
+
+    remote = False
+    #: What opening one file costs, in bytes read (for the snapshot policy).
+    file_cost = 16 << 10
 
     def __init__(self, root: str) -> None:
         self.root = Path(root).expanduser().absolute()
         self.url = str(self.root)
+        self._checked_dirs: set[str] = set()
 
     def path(self, rel: str) -> Path:
+        _check_rel(rel)
+        parent = rel.rpartition("/")[0]
+        if parent and parent not in self._checked_dirs:
+            sub = self.root / parent
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISLNK(os.lstat(sub).st_mode):
+                    raise StoreCorruptedError(
+                        f"{sub} is a symbolic link; a store's folders must be real folders",
+                        path=str(sub),
+                    )
+                self._checked_dirs.add(parent)
         return self.root / rel
 
-    def exists(self, rel: str) -> bool:
-        return self.path(rel).exists()
+    def check_folders(self) -> None:
+        """Refuse a store whose folders are symbolic links (they could point anywhere)."""
+        for sub in ("base", "revisions", "snapshots", "columns", "log"):
+            folder = self.root / sub
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISLNK(os.lstat(folder).st_mode):
+                    raise StoreCorruptedError(
+                        f"{folder} is a symbolic link; a store's folders must be real folders",
+                        path=str(folder),
+                    )
 
-    def read(self, rel: str) -> bytes:
-        return self.path(rel).read_bytes()
+    def exists(self, rel: str) -> bool:
+        # any entry counts (a link, a FIFO): reading it then refuses it, with a warning
+        try:
+            os.lstat(self.path(rel))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def read(self, rel: str, *, limit: int | None = None) -> bytes:
+        path = self.path(rel)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        flags |= getattr(os, "O_BINARY", 0)
+        try:
+            if not hasattr(os, "O_NOFOLLOW") and stat.S_ISLNK(os.lstat(path).st_mode):
+                raise OSError(errno.ELOOP, "symbolic link")
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreCorruptedError(
+                    f"{path} is a symbolic link; store files are never followed", path=str(path)
+                ) from None
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise FileNotFoundError(str(path)) from None
+            raise
+        with open(fd, "rb", closefd=True) as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise StoreCorruptedError(
+                    f"{path} is not a regular file (a FIFO, device or folder); refusing to read it",
+                    path=str(path),
+                )
+            if limit is not None and info.st_size > limit:
+                raise StoreCorruptedError(
+                    f"{path} is {info.st_size:,} bytes, more than the {limit:,} it can hold",
+                    path=str(path),
+                )
+            # read at most what fstat said (plus one byte to notice growth)
+            return f.read(info.st_size if limit is None else min(info.st_size, limit) + 1)
+
+    def size(self, rel: str) -> int:
+        try:
+            return os.lstat(self.path(rel)).st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_many(self, rels: list[str], *, limit: int | None = None) -> dict[str, bytes | None]:
+        out: dict[str, bytes | None] = {}
+        for rel in rels:
+            try:
+                out[rel] = self.read(rel, limit=limit)
+            except FileNotFoundError:
+                out[rel] = None
+        return out
 
     def listdir(self, rel: str) -> list[str]:
+        folder = self.path(rel) if rel else self.root
         try:
-            return os.listdir(self.path(rel))
-        except FileNotFoundError:
+            if rel and stat.S_ISLNK(os.lstat(folder).st_mode):
+                raise StoreCorruptedError(
+                    f"{folder} is a symbolic link; a store's folders must be real folders",
+                    path=str(folder),
+                )
+            return os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
             return []
 
     def makedirs(self, rel: str = "") -> None:
-        self.path(rel).mkdir(parents=True, exist_ok=True)
+        (self.path(rel) if rel else self.root).mkdir(parents=True, exist_ok=True)
 
-    def write(self, rel: str, data: bytes | Buffers, *, no_clobber: bool = False) -> None:
+    def _tmp(self, final: Path) -> Path:
+        return final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def write(self, rel: str, data: bytes | Buffers, *, exclusive: bool = False) -> None:
+        """Write ``data`` atomically; ``exclusive`` raises FileExistsError if ``rel`` exists.
+
+        Nothing is left behind when this raises: the temporary file is removed.
+        """
         final = self.path(rel)
-        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        tmp = self._tmp(final)
         try:
-            for part in data if isinstance(data, list) else [data]:
-                view = memoryview(part).cast("B")
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            if no_clobber:
-                os.link(tmp, final)  # fails if the name exists: never overwrite a revision
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                for part in data if isinstance(data, list) else [data]:
+                    view = memoryview(part).cast("B")
+                    while view:
+                        written = os.write(fd, view)
+                        view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if exclusive:
+                os.link(tmp, final)  # fails if the name exists: a revision is never overwritten
                 os.unlink(tmp)
             else:
                 os.replace(tmp, final)
@@ -162,18 +290,14 @@ class _LocalFiles:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        dir_fd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        self._sync_dir(final.parent)
 
     def write_from(self, rel: str, produce: Callable[[Any], None]) -> dict[str, int]:
         """Atomically write a file that ``produce(fileobj)`` streams; return its crc/size."""
         final = self.path(rel)
-        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = self._tmp(final)
         try:
-            with open(tmp, "wb") as f:
+            with open(tmp, "xb") as f:
                 produce(f)
                 f.flush()
                 os.fsync(f.fileno())
@@ -187,7 +311,24 @@ class _LocalFiles:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        self._sync_dir(final.parent)
         return {"crc32": crc, "size": size}
+
+    @staticmethod
+    def _sync_dir(folder: Path) -> None:
+        # the file is in place; a failed directory fsync only weakens durability
+        try:
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            warnings.warn(f"could not fsync {folder}: {exc}", StoreWriteWarning, stacklevel=4)
+
+    def remove(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(rel))
 
     def remove_tree(self) -> None:
         import shutil
@@ -195,45 +336,46 @@ class _LocalFiles:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def clean_temporary(self) -> None:
-        for sub in ("", "base", "revisions", "snapshots", "columns"):
+        for sub in ("", "base", "revisions", "snapshots", "columns", "log"):
             for name in self.listdir(sub):
                 if name.startswith(".tmp-"):
                     with contextlib.suppress(OSError):
-                        self.path(sub).joinpath(name).unlink()
+                        (self.root / sub / name).unlink()
 
     @contextlib.contextmanager
     def lock(self, timeout: float) -> Iterator[None]:
+        import filelock
+
         self.makedirs()
-        path = self.path("LOCK")
+        path = self.root / "LOCK"
         with _process_lock(self.url):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock = filelock.FileLock(
+                str(path), timeout=timeout, thread_local=False, preserve_lock_file=True
+            )
             try:
-                deadline = time.monotonic() + timeout
-                delay = 0.001
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise StoreLockTimeout(
-                                f"another process has held the writer lock {path} for "
-                                f"more than {timeout:.0f} s; if no weightwidget process is "
-                                "running, the lock is stale and can be deleted"
-                            ) from None
-                        time.sleep(delay)
-                        delay = min(delay * 2, 0.05)
+                lock.acquire(poll_interval=0.002)
+            except filelock.Timeout:
+                raise StoreLockTimeout(
+                    f"another process has held the writer lock {path} for more than "
+                    f"{timeout:.0f} s; if no weightwidget process is running, the lock is "
+                    "stale and can be deleted"
+                ) from None
+            try:
                 yield
             finally:
-                os.close(fd)  # closing releases the flock, also when the process dies
+                lock.release()  # the operating system also releases it when a process dies
 
 
 class _FsspecFiles:
-    """Any fsspec filesystem (memory://, s3://, ...).
+    """Any fsspec filesystem (``memory://``, ...).
 
-    Writes go to a temporary name and are then moved; the lock is a process
-    lock plus a lock file, so a remote store assumes one writing machine.
+    Writes go to a temporary name and are then moved; exclusive creation is a
+    check-then-write under a process lock, so this backend assumes one writing
+    process. Object stores (``s3://``) have a backend of their own.
     """
+
+    remote = True
+    file_cost = 256 << 10
 
     def __init__(self, url: str) -> None:
         import fsspec
@@ -243,18 +385,42 @@ class _FsspecFiles:
         self.url = url
 
     def path(self, rel: str) -> str:
-        return f"{self.root}/{rel}" if rel else self.root
+        return f"{self.root}/{_check_rel(rel)}" if rel else self.root
+
+    def check_folders(self) -> None:
+        """Object stores have no symbolic links."""
 
     def exists(self, rel: str) -> bool:
-        return bool(self.fs.exists(self.path(rel)))
+        return bool(self.fs.isfile(self.path(rel)))
 
-    def read(self, rel: str) -> bytes:
+    def read(self, rel: str, *, limit: int | None = None) -> bytes:
         try:
-            return self.fs.cat_file(self.path(rel))
+            data = self.fs.cat_file(self.path(rel))
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise FileNotFoundError(self.path(rel)) from exc
+        if limit is not None and len(data) > limit:
+            raise StoreCorruptedError(
+                f"{self.path(rel)} is {len(data):,} bytes, more than the {limit:,} it can hold",
+                path=self.path(rel),
+            )
+        return bytes(data)
+
+    def read_many(self, rels: list[str], *, limit: int | None = None) -> dict[str, bytes | None]:
+        out: dict[str, bytes | None] = {}
+        for rel in rels:
+            try:
+                out[rel] = self.read(rel, limit=limit)
+            except FileNotFoundError:
+                out[rel] = None
+        return out
+
+    def size(self, rel: str) -> int:
+        try:
+            return int(self.fs.size(self.path(rel)))
+        except (FileNotFoundError, OSError):
+            return 0
 
     def listdir(self, rel: str) -> list[str]:
         try:
@@ -266,14 +432,12 @@ class _FsspecFiles:
     def makedirs(self, rel: str = "") -> None:
         self.fs.makedirs(self.path(rel), exist_ok=True)
 
-    def write(self, rel: str, data: bytes | Buffers, *, no_clobber: bool = False) -> None:
+    def write(self, rel: str, data: bytes | Buffers, *, exclusive: bool = False) -> None:
         final = self.path(rel)
-        if no_clobber and self.fs.exists(final):
-            raise FileExistsError(final)
-        parent, name = final.rsplit("/", 1)
-        tmp = f"{parent}/.tmp-{name}-{uuid.uuid4().hex[:8]}"
-        self.fs.pipe_file(tmp, joined(data))
-        self.fs.mv(tmp, final)
+        with _process_lock(self.url + "#write"):
+            if exclusive and self.fs.exists(final):
+                raise FileExistsError(final)
+            self.fs.pipe_file(final, joined(data))
 
     def write_from(self, rel: str, produce: Callable[[Any], None]) -> dict[str, int]:
         buf = io.BytesIO()
@@ -282,16 +446,16 @@ class _FsspecFiles:
         self.write(rel, data)
         return _crc_entry(data)
 
+    def remove(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path(rel))
+
     def remove_tree(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self.root, recursive=True)
 
     def clean_temporary(self) -> None:
-        for sub in ("", "base", "revisions", "snapshots", "columns"):
-            for name in self.listdir(sub):
-                if name.startswith(".tmp-"):
-                    with contextlib.suppress(FileNotFoundError):
-                        self.fs.rm(self.path(f"{sub}/{name}" if sub else name))
+        return None  # writes here never use temporary names
 
     @contextlib.contextmanager
     def lock(self, timeout: float) -> Iterator[None]:
@@ -308,34 +472,154 @@ def _files_for(url: str) -> _LocalFiles | _FsspecFiles:
     return _FsspecFiles(text)
 
 
-# --------------------------------------------------------------------------- revisions
-@dataclass(frozen=True)
-class Revision:
-    """One revision: its header and its delta (row ids and their new weights).
+# --------------------------------------------------------------------------- codecs
+def _compress(data: bytes) -> bytes:
+    import pyarrow as pa
 
-    A *full* revision (``ids is None``) holds every row's weight; it is written
-    when most rows change, and serves as a snapshot.
+    return pa.Codec("zstd", 1).compress(data, asbytes=True)
+
+
+def _decompress(data: Any, size: int, path: str) -> bytes:
+    import pyarrow as pa
+
+    try:
+        out = pa.Codec("zstd").decompress(data, decompressed_size=size, asbytes=True)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise StoreCorruptedError(f"{path} does not decompress", path=path) from exc
+    if len(out) != size:
+        raise StoreCorruptedError(f"{path} decompresses to the wrong size", path=path)
+    return out
+
+
+def encode_vector(values: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """Encode a whole column of weights or label codes compactly.
+
+    Weights usually take few distinct values (1.0 and a handful of edits): those
+    become a small dictionary plus one byte per row. The bytes are then
+    compressed by the caller.
     """
+    values = np.ascontiguousarray(values)
+    dtype = values.dtype.str
+    if values.size:
+        sample = np.unique(values[:: max(1, values.size // 4096)])
+        if sample.size <= 255:
+            codes = np.searchsorted(sample, values)
+            np.minimum(codes, sample.size - 1, out=codes)
+            if np.array_equal(sample[codes], values):
+                return (
+                    {
+                        "encoding": "dict",
+                        "dtype": dtype,
+                        "n": int(values.size),
+                        "k": int(sample.size),
+                    },
+                    sample.tobytes() + codes.astype(np.uint8).tobytes(),
+                )
+    return {"encoding": "raw", "dtype": dtype, "n": int(values.size)}, values.tobytes()
 
-    header: dict[str, Any]
+
+def decode_vector(meta: dict[str, Any], data: memoryview, path: str) -> np.ndarray:
+    """Inverse of :func:`encode_vector`."""
+    try:
+        dtype = np.dtype(meta["dtype"])
+        if dtype.str not in ("<f8", "<i4"):
+            raise ValueError(f"dtype {dtype}")
+        n = int(meta["n"])
+        if meta["encoding"] == "dict":
+            k = int(meta["k"])
+            if len(data) != k * dtype.itemsize + n:
+                raise ValueError("size")
+            table = np.frombuffer(data, dtype=dtype, count=k)
+            codes = np.frombuffer(data, dtype=np.uint8, count=n, offset=k * dtype.itemsize)
+            if codes.size and int(codes.max()) >= k:
+                raise ValueError("code out of range")
+            return table[codes]
+        if meta["encoding"] != "raw" or len(data) != n * dtype.itemsize:
+            raise ValueError("encoding")
+        return np.frombuffer(data, dtype=dtype, count=n).copy()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreCorruptedError(f"{path} holds an inconsistent column", path=path) from exc
+
+
+# --------------------------------------------------------------------------- revisions
+#: The per-row fields a revision can change, with their on-disk dtypes.
+FIELDS = {"weight": "<f8", "label": "<i4"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """New values of one field for some rows (``ids=None``: every row)."""
+
+    field: str
     ids: np.ndarray | None
     values: np.ndarray
 
-    def apply(self, weights: np.ndarray) -> None:
-        """Write this revision's values into ``weights`` in place."""
-        if self.ids is None:
-            weights[:] = self.values
-        else:
-            weights[self.ids] = self.values
+
+@dataclass
+class State:
+    """What a revision holds: weights, label codes (when ever edited), column sets."""
+
+    revision: int
+    weights: np.ndarray
+    labels: np.ndarray | None = None
+    columns: tuple[int, ...] = ()
+
+    def copy(self) -> State:
+        """A deep copy (the arrays too)."""
+        return State(
+            self.revision,
+            self.weights.copy(),
+            None if self.labels is None else self.labels.copy(),
+            self.columns,
+        )
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision: its header and its changes."""
+
+    header: dict[str, Any]
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+    size: int = 0
 
     @property
     def number(self) -> int:
+        """The revision number."""
         return int(self.header["revision"])
 
     @property
     def parent(self) -> int | None:
+        """The revision it was committed on top of (None for revision 0)."""
         parent = self.header.get("parent")
         return None if parent is None else int(parent)
+
+    def change(self, name: str) -> Change | None:
+        """The change of field ``name`` (``"weight"``, ``"label"``), or None."""
+        return next((c for c in self.changes if c.field == name), None)
+
+    @property
+    def full(self) -> bool:
+        """Whether this revision holds every row's weight (it is then a snapshot too)."""
+        weight = self.change("weight")
+        return weight is not None and weight.ids is None
+
+    def apply(self, state: State, base_labels: Callable[[], np.ndarray]) -> None:
+        """Apply this revision to ``state`` in place."""
+        for change in self.changes:
+            if change.field == "weight":
+                target = state.weights
+            else:
+                if state.labels is None:
+                    state.labels = base_labels().copy()
+                target = state.labels
+            if change.ids is None:
+                target[:] = change.values
+            else:
+                target[change.ids] = change.values
+        cols = self.header.get("columns")
+        if isinstance(cols, dict) and self.number not in state.columns:
+            state.columns = (*state.columns, self.number)
+        state.revision = self.number
 
 
 def rev_name(rev: int) -> str:
@@ -348,49 +632,141 @@ def snap_name(rev: int) -> str:
     return f"snapshots/r{rev:012d}.snap"
 
 
-def encode_delta(ids: np.ndarray | None, values: np.ndarray, header: dict[str, Any]) -> Buffers:
-    """Frame a delta compactly: uint32 ids when they fit, one value when all are equal.
+def log_name(block: int) -> str:
+    """File name of the history chunk of revisions ``block*256 .. block*256+255``."""
+    return f"log/b{block:09d}.log"
 
-    ``ids=None`` writes a full revision: every row's weight, no ids.
+
+def encode_revision(header: dict[str, Any], changes: Iterable[Change]) -> Buffers:
+    """Frame a revision with its changes, compactly.
+
+    Per change: its row ids (uint32 when they fit, delta-coded when sorted) and
+    its values (one value when all are equal); the payload is zstd-compressed
+    when large.
     """
-    if ids is None:
-        header = {**header, "n_ids": len(values), "value_mode": "full"}
-        return frame(header, _f8(values))
-    ids = np.asarray(ids, dtype=np.int64)
-    values = np.asarray(values, dtype=np.float64)
-    id_dtype = "<u4" if ids.size == 0 or int(ids.max()) < 2**32 else "<i8"
-    scalar = values.size > 0 and bool(np.all(values == values[0]))
-    header = {
-        **header,
-        "n_ids": int(ids.size),
-        "id_dtype": id_dtype,
-        "value_mode": "scalar" if scalar else "array",
-    }
-    return frame(header, _view(ids.astype(id_dtype)), _f8(values[:1] if scalar else values))
+    parts: list[bytes] = []
+    metas = []
+    for change in changes:
+        dtype = FIELDS[change.field]
+        values = np.ascontiguousarray(change.values, dtype=dtype)
+        meta: dict[str, Any] = {"field": change.field}
+        if change.ids is None:
+            vmeta, blob = encode_vector(values)
+            meta.update(ids="all", values="vector", vector=vmeta)
+            parts.append(blob)
+            meta["nbytes"] = [0, len(blob)]
+        else:
+            ids = np.asarray(change.ids, dtype=np.int64)
+            sorted_ids = ids.size > 1 and bool(np.all(ids[1:] > ids[:-1]))
+            id_dtype = "<u4" if ids.size == 0 or int(ids.max()) < 2**32 else "<i8"
+            id_arr = np.diff(ids, prepend=0) if sorted_ids else ids
+            id_blob = id_arr.astype(id_dtype).tobytes()
+            scalar = values.size > 0 and bool(np.all(values == values[0]))
+            val_blob = (values[:1] if scalar else values).tobytes()
+            meta.update(
+                n=int(ids.size),
+                ids=id_dtype,
+                delta=sorted_ids,
+                values="scalar" if scalar else "array",
+                dtype=dtype,
+                nbytes=[len(id_blob), len(val_blob)],
+            )
+            parts += [id_blob, val_blob]
+        metas.append(meta)
+    header = {**header, "changes": metas, "format": 2}
+    size = sum(len(p) for p in parts)
+    if size > COMPRESS_OVER and _compressible(parts):
+        payload = b"".join(parts)
+        packed = _compress(payload)
+        if len(packed) < 0.9 * size:
+            return frame({**header, "codec": "zstd", "raw_size": size}, packed)
+    return frame({**header, "codec": "raw"}, *parts)
 
 
-def decode_delta(data: bytes, path: str) -> Revision:
-    """Inverse of :func:`encode_delta`."""
+def _compressible(parts: list[bytes]) -> bool:
+    """Whether compressing is worth a try: a 64 KiB sample of the largest part shrinks."""
+    largest = max(parts, key=len)
+    if len(largest) <= 1 << 16:
+        return True
+    sample = largest[: 1 << 16]
+    return len(_compress(sample)) < 0.8 * len(sample)
+
+
+def decode_revision(data: bytes, path: str, n_rows: int) -> Revision:
+    """Inverse of :func:`encode_revision`; also reads format-1 revision files."""
     header, payload = unframe(data, path)
     try:
-        n = int(header["n_ids"])
-        if header["value_mode"] == "full":
-            values = np.frombuffer(payload, dtype="<f8", count=n)
-            if len(payload) != 8 * n:
+        if header.get("format") != 2:
+            return _decode_v1(header, payload, path, len(data))
+        if header.get("codec") == "zstd":
+            payload = memoryview(_decompress(payload, int(header["raw_size"]), path))
+        elif header.get("codec") != "raw":
+            raise ValueError("codec")
+        changes = []
+        offset = 0
+        for meta in header["changes"]:
+            name = meta["field"]
+            if name not in FIELDS:
+                raise ValueError(f"field {name!r}")
+            id_len, val_len = (int(x) for x in meta["nbytes"])
+            ids_blob = payload[offset : offset + id_len]
+            vals_blob = payload[offset + id_len : offset + id_len + val_len]
+            if len(vals_blob) != val_len or len(ids_blob) != id_len:
                 raise ValueError("payload size")
-            return Revision(header, None, values)
-        id_dtype = np.dtype(header["id_dtype"])
-        ids = np.frombuffer(payload, dtype=id_dtype, count=n).astype(np.int64)
-        rest = payload[n * id_dtype.itemsize :]
-        if header["value_mode"] == "scalar":
-            values = np.full(n, np.frombuffer(rest, dtype="<f8", count=1)[0])
-        else:
-            values = np.frombuffer(rest, dtype="<f8", count=n).copy()
-    except (KeyError, ValueError, IndexError) as exc:
-        raise StoreCorruptedError(f"{path} has an inconsistent delta", path=path) from exc
-    return Revision(header, ids, values)
+            offset += id_len + val_len
+            if meta["ids"] == "all":
+                values = decode_vector(meta["vector"], vals_blob, path)
+                if values.size != n_rows or values.dtype.str != FIELDS[name]:
+                    raise ValueError("full column size")
+                changes.append(Change(name, None, values))
+                continue
+            n = int(meta["n"])
+            ids = np.frombuffer(ids_blob, dtype=np.dtype(meta["ids"]), count=n).astype(np.int64)
+            if meta.get("delta"):
+                ids = np.cumsum(ids)
+            dtype = np.dtype(meta["dtype"])
+            if dtype.str != FIELDS[name]:
+                raise ValueError("dtype")
+            if meta["values"] == "scalar":
+                values = np.full(n, np.frombuffer(vals_blob, dtype=dtype, count=1)[0])
+            else:
+                values = np.frombuffer(vals_blob, dtype=dtype, count=n).copy()
+            if n and (int(ids.min()) < 0 or int(ids.max()) >= n_rows):
+                raise ValueError("row id out of range")
+            changes.append(Change(name, ids, values))
+        if offset != len(payload):
+            raise ValueError("trailing bytes")
+        if "weight" in [c.field for c in changes]:
+            _check_finite(next(c.values for c in changes if c.field == "weight"), path)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise StoreCorruptedError(f"{path} has an inconsistent delta ({exc})", path=path) from exc
+    return Revision(header, tuple(changes), len(data))
 
 
+def _decode_v1(header: dict[str, Any], payload: memoryview, path: str, size: int) -> Revision:
+    n = int(header["n_ids"])
+    if header["value_mode"] == "full":
+        if len(payload) != 8 * n:
+            raise ValueError("payload size")
+        return Revision(
+            header, (Change("weight", None, np.frombuffer(payload, "<f8").copy()),), size
+        )
+    id_dtype = np.dtype(header["id_dtype"])
+    ids = np.frombuffer(payload, dtype=id_dtype, count=n).astype(np.int64)
+    rest = payload[n * id_dtype.itemsize :]
+    if header["value_mode"] == "scalar":
+        values = np.full(n, np.frombuffer(rest, dtype="<f8", count=1)[0])
+    else:
+        values = np.frombuffer(rest, dtype="<f8", count=n).copy()
+    return Revision(header, (Change("weight", ids, values),), size)
+
+
+def _check_finite(values: np.ndarray, path: str) -> None:
+    if values.size and not (np.isfinite(values).all() and values.min() >= 0):
+        raise ValueError("weights that are not finite and >= 0")
+
+
+# --------------------------------------------------------------------------- the store
 class RevisionStore:
     """Read and write one table's store. Takes and returns arrays; knows no tables.
 
@@ -405,8 +781,17 @@ class RevisionStore:
         self.url = self.files.url
         self.meta: dict[str, Any] = {}
         self._headers: dict[int, dict[str, Any]] = {}
+        self._sizes: dict[int, int] = {}
         self._bad: dict[int, str] = {}  # revision -> damaged file, reported once
         self._cleaned = False
+        self._snapshots: set[int] | None = None
+        self._chain_cost = 0.0  # replay cost since the newest snapshot of our head
+        self._last_snapshot_size = 0
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the table (from meta.json)."""
+        return int(self.meta["n_rows"])
 
     # ----------------------------------------------------------------- lifecycle
     def exists(self) -> bool:
@@ -414,17 +799,20 @@ class RevisionStore:
         return self.files.exists("meta.json")
 
     def read_meta(self) -> dict[str, Any]:
-        """Read and check ``meta.json``: checksum and format version."""
+        """Read and check ``meta.json``: checksum, format version and file paths."""
+        path = f"{self.url}/meta.json"
+        self.files.check_folders()
         try:
-            raw = self.files.read("meta.json")
+            raw = self.files.read("meta.json", limit=_META_LIMIT)
         except FileNotFoundError:
             raise StoreError(
                 f"no weightwidget store at {self.url} (meta.json is missing); create one "
                 "with WeightTable.from_pandas(..., store=...)"
             ) from None
-        path = f"{self.url}/meta.json"
         try:
             meta = json.loads(raw)
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
         except ValueError as exc:
             raise StoreCorruptedError(f"{path} is corrupted: not valid JSON", path=path) from exc
         version = meta.get("format_version")
@@ -441,6 +829,18 @@ class RevisionStore:
             raise StoreCorruptedError(
                 f"{path} is corrupted: its checksum does not match", path=path
             )
+        files = meta.get("files")
+        n_rows = meta.get("n_rows")
+        if not isinstance(files, dict) or not isinstance(n_rows, int) or n_rows <= 0:
+            raise StoreCorruptedError(f"{path} lacks its files or row count", path=path)
+        for name, entry in files.items():
+            rel = entry.get("path", name) if isinstance(entry, dict) else None
+            if not isinstance(rel, str) or not _BASE_REL.match(rel) or ".." in rel.split("/"):
+                raise StoreCorruptedError(
+                    f"{path} names the file {str(rel)[:200]!r}, which is not inside the "
+                    "store's base/ folder; refusing to follow it",
+                    path=path,
+                )
         self.meta = meta
         return meta
 
@@ -450,7 +850,7 @@ class RevisionStore:
         files: dict[str, bytes | Callable[[Any], None]],
         initial: np.ndarray,
         header: dict[str, Any],
-    ) -> None:
+    ) -> bool:
         """Write a new store: the encoded base files, revision 0 and its snapshot, then meta.json.
 
         Parameters
@@ -466,32 +866,74 @@ class RevisionStore:
         header : dict
             Revision 0's header (author, message, time, ...).
 
+        Returns
+        -------
+        bool
+            True if this call created the store; False if another process created
+            it meanwhile (then nothing was written and the caller reopens it).
+
         ``meta.json`` goes last: until it exists the folder is not a store, so a
         crash during creation leaves nothing that opens half-made.
         """
         self.files.makedirs()
         with self.lock():
             if self.exists():
-                raise StoreError(f"a store was created at {self.url} meanwhile")
-            for sub in ("base", "revisions", "snapshots", "columns"):
+                return False
+            self._remove_unfinished_creation()
+            for sub in ("base", "revisions", "snapshots", "columns", "log"):
                 self.files.makedirs(sub)
-            entries: dict[str, dict[str, int]] = {}
-            for rel, data in files.items():
+            token = uuid.uuid4().hex[:12]  # two creators never share base files
+            self.files.makedirs(f"base/{token}")
+            entries: dict[str, dict[str, Any]] = {}
+            for name, data in files.items():
+                logical = name.removeprefix("base/")
+                rel = f"base/{token}/{logical}"
                 if callable(data):
-                    entries[rel] = self.files.write_from(rel, data)
+                    entry: dict[str, Any] = self.files.write_from(rel, data)
                 else:
                     self.files.write(rel, data)
-                    entries[rel] = _crc_entry(data)
-            header = {**header, "revision": 0, "parent": None, "snapshot": True}
-            self.files.write(snap_name(0), frame({"revision": 0}, _f8(initial)))
-            self.files.write(rev_name(0), encode_delta(np.empty(0, np.int64), np.empty(0), header))
+                    entry = _crc_entry(data)
+                entries[name] = {**entry, "path": rel}
+            self.meta = {**meta, "n_rows": len(initial)}
+            state = State(0, np.asarray(initial, dtype=np.float64))
+            self._write_snapshot(state)
+            header = {**header, "revision": 0, "parent": None}
+            self.files.write(rev_name(0), encode_revision(header, []), exclusive=True)
+            self._headers[0] = header
             meta = {**meta, "format_version": FORMAT_VERSION, "files": entries}
             self._write_meta(meta)
             self.meta = meta
+            self._write_head(0)
+        return True
+
+    def _remove_unfinished_creation(self) -> None:
+        """Remove the store files a creation killed before ``meta.json`` left behind.
+
+        Only names this module writes are removed: the folder may hold other files.
+        """
+        patterns = {
+            "revisions": _REV_NAME,
+            "snapshots": _SNAP_NAME,
+            "log": _LOG_NAME,
+            "columns": re.compile(r"^c-[0-9a-f]{16}\.parquet$"),
+        }
+        for sub, pattern in patterns.items():
+            for name in self.files.listdir(sub):
+                if pattern.match(name):
+                    self.files.remove(f"{sub}/{name}")
+        self.files.remove("HEAD")
 
     def _write_meta(self, meta: dict[str, Any]) -> None:
         body = {**meta, "checksum": _meta_checksum(meta)}
         self.files.write("meta.json", json.dumps(body, indent=1, sort_keys=True).encode())
+
+    def upgrade(self) -> None:
+        """Mark a format-1 store as format 2 before the first write (its files stay valid)."""
+        if self.meta.get("format_version", FORMAT_VERSION) >= FORMAT_VERSION:
+            return
+        meta = {**self.meta, "format_version": FORMAT_VERSION, "legacy_columns": True}
+        self._write_meta(meta)
+        self.meta = meta
 
     def destroy(self) -> None:
         """Delete the whole store folder."""
@@ -499,24 +941,28 @@ class RevisionStore:
 
     def read_base(self) -> tuple[bytes, dict[str, bytes]]:
         """Return the base parquet bytes and tensor files, checked against meta.json."""
-        files = self.meta.get("files", {})
         out: dict[str, bytes] = {}
-        for rel, entry in files.items():
+        for name, entry in self.meta.get("files", {}).items():
+            rel = entry.get("path", name)
+            path = f"{self.url}/{rel}"
             try:
-                blob = self.files.read(rel)
+                blob = self.files.read(rel, limit=int(entry["size"]))
             except FileNotFoundError:
-                raise StoreCorruptedError(
-                    f"{self.url}/{rel} is missing", path=f"{self.url}/{rel}"
-                ) from None
+                raise StoreCorruptedError(f"{path} is missing", path=path) from None
             if len(blob) != entry["size"] or zlib.crc32(blob) != entry["crc32"]:
                 raise StoreCorruptedError(
-                    f"{self.url}/{rel} is corrupted or truncated: its checksum does not match "
+                    f"{path} is corrupted or truncated: its checksum does not match "
                     "meta.json; the base columns cannot be recovered from this store",
-                    path=f"{self.url}/{rel}",
+                    path=path,
                 )
-            out[rel] = blob
-        parquet = out.pop("base/columns.parquet")
-        return parquet, {rel.removeprefix("base/"): blob for rel, blob in out.items()}
+            out[name] = blob
+        try:
+            parquet = out.pop("base/columns.parquet")
+        except KeyError:
+            raise StoreCorruptedError(
+                f"{self.url}/meta.json lists no base/columns.parquet", path=f"{self.url}/meta.json"
+            ) from None
+        return parquet, {name.removeprefix("base/"): blob for name, blob in out.items()}
 
     # ----------------------------------------------------------------- locking
     @contextlib.contextmanager
@@ -528,9 +974,12 @@ class RevisionStore:
                 self._cleaned = True
             yield
 
-    # ----------------------------------------------------------------- revisions
+    # ----------------------------------------------------------------- numbering
     def revision_numbers(self) -> list[int]:
-        """All revision numbers with a file, ascending (damaged ones included)."""
+        """All revision numbers with a file, ascending (damaged ones included).
+
+        Lists the folder: use :meth:`newest_number` to find the newest cheaply.
+        """
         nums = []
         for name in self.files.listdir("revisions"):
             m = _REV_NAME.match(name)
@@ -538,31 +987,71 @@ class RevisionStore:
                 nums.append(int(m.group(1)))
         return sorted(nums)
 
-    def snapshot_numbers(self) -> set[int]:
-        """Revisions that have a snapshot file."""
-        out = set()
-        for name in self.files.listdir("snapshots"):
-            m = _SNAP_NAME.match(name)
-            if m:
-                out.add(int(m.group(1)))
-        return out
+    def _has_revision(self, rev: int) -> bool:
+        return self.files.exists(rev_name(rev))
 
+    def newest_number(self) -> int:
+        """The newest revision number with a file.
+
+        The ``HEAD`` hint, checked and probed forward: a few file checks, however
+        long the history.
+        """
+        hint = self._read_head()
+        if hint is None or not self._has_revision(hint):
+            numbers = self.revision_numbers()
+            if not numbers:
+                raise StoreCorruptedError(
+                    f"{self.url}/revisions holds no revision files", path=f"{self.url}/revisions"
+                )
+            return numbers[-1]
+        if not self._has_revision(hint + 1):
+            return hint
+        lo, step = hint + 1, 1  # exists; gallop to a missing one, then bisect
+        while self._has_revision(lo + step):
+            lo += step
+            step *= 2
+        hi = lo + step
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._has_revision(mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def _read_head(self) -> int | None:
+        try:
+            raw = self.files.read("HEAD", limit=4096)
+            value = json.loads(raw)["revision"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError, StoreCorruptedError):
+            return None
+        return value if isinstance(value, int) and value >= 0 else None
+
+    def _write_head(self, rev: int) -> None:
+        self.files.write("HEAD", json.dumps({"revision": rev}).encode())
+
+    # ----------------------------------------------------------------- revisions
     def read_revision(self, rev: int) -> Revision:
         """Read and check one revision file."""
         rel = rev_name(rev)
+        path = f"{self.url}/{rel}"
         try:
-            data = self.files.read(rel)
+            data = self.files.read(rel, limit=self._revision_limit())
         except FileNotFoundError:
-            raise StoreCorruptedError(
-                f"{self.url}/{rel} is missing", path=f"{self.url}/{rel}"
-            ) from None
-        revision = decode_delta(data, f"{self.url}/{rel}")
+            raise StoreCorruptedError(f"{path} is missing", path=path) from None
+        revision = decode_revision(data, path, self.n_rows)
         if revision.number != rev:
             raise StoreCorruptedError(
-                f"{self.url}/{rel} holds revision {revision.number}", path=f"{self.url}/{rel}"
+                f"{path} holds revision {revision.number}, not {rev}: a file copied under "
+                "another revision's name",
+                path=path,
             )
         self._headers[rev] = revision.header
+        self._sizes[rev] = revision.size
         return revision
+
+    def _revision_limit(self) -> int:
+        return 64 * self.n_rows + (16 << 20)
 
     def header(self, rev: int) -> dict[str, Any]:
         """The header of a revision (cached: revision files never change)."""
@@ -570,120 +1059,266 @@ class RevisionStore:
             self.read_revision(rev)
         return self._headers[rev]
 
-    def read_snapshot(self, rev: int, n_rows: int) -> np.ndarray:
-        """Full weights at ``rev`` from its snapshot file."""
+    def headers(self, upto: int) -> dict[int, dict[str, Any]]:
+        """Headers of revisions ``0..upto`` that read back whole (damaged ones left out).
+
+        Reads the history log chunks (256 revisions each), then the single revision
+        files after them; a chunk found missing is written for the next reader.
+        """
+        whole_blocks = (upto + 1) // LOG_CHUNK
+        listed = {
+            int(m.group(1)) for name in self.files.listdir("log") if (m := _LOG_NAME.match(name))
+        }
+        for block in range(whole_blocks):
+            first = block * LOG_CHUNK
+            if block in listed and any(
+                r not in self._headers for r in range(first, first + LOG_CHUNK)
+            ):
+                try:
+                    for h in self._read_log(block):
+                        self._headers.setdefault(int(h["revision"]), h)
+                except (StoreCorruptedError, FileNotFoundError, ValueError, KeyError) as exc:
+                    warnings.warn(
+                        f"{exc}; reading its revisions one by one",
+                        StoreCorruptionWarning,
+                        stacklevel=3,
+                    )
+        missing = [r for r in range(upto + 1) if r not in self._headers and r not in self._bad]
+        found = self.files.read_many([rev_name(r) for r in missing], limit=self._revision_limit())
+        for rev in missing:
+            data = found.get(rev_name(rev))
+            if data is None:
+                continue
+            try:
+                revision = decode_revision(data, f"{self.url}/{rev_name(rev)}", self.n_rows)
+                if revision.number != rev:
+                    raise StoreCorruptedError(
+                        f"{self.url}/{rev_name(rev)} holds revision {revision.number}",
+                        path=f"{self.url}/{rev_name(rev)}",
+                    )
+            except StoreCorruptedError as exc:
+                if self._bad.get(rev) != exc.path:
+                    self._bad[rev] = exc.path
+                    warnings.warn(
+                        f"{exc}; the history leaves it out", StoreCorruptionWarning, stacklevel=3
+                    )
+                continue
+            if revision.number == rev:
+                self._headers[rev] = revision.header
+                self._sizes[rev] = revision.size
+        for block in range(whole_blocks):
+            if block not in listed:
+                self._write_log(block)
+        return {r: self._headers[r] for r in range(upto + 1) if r in self._headers}
+
+    def header_block(self, block: int) -> None:
+        """Load the headers of one block of 256 revisions (from its chunk when there is one)."""
+        first = block * LOG_CHUNK
+        if all(r in self._headers for r in range(first, first + LOG_CHUNK)):
+            return
+        try:
+            for h in self._read_log(block):
+                self._headers.setdefault(int(h["revision"]), h)
+        except (StoreCorruptedError, FileNotFoundError, ValueError, KeyError):
+            pass  # single files are read on demand
+
+    def _read_log(self, block: int) -> list[dict[str, Any]]:
+        rel = log_name(block)
+        path = f"{self.url}/{rel}"
+        data = self.files.read(rel, limit=256 << 20)
+        header, payload = unframe(data, path)
+        if header.get("block") != block:
+            raise StoreCorruptedError(f"{path} holds block {header.get('block')}", path=path)
+        body = _decompress(payload, int(header["raw_size"]), path)
+        entries = json.loads(body)
+        first = block * LOG_CHUNK
+        if not isinstance(entries, list) or any(
+            not isinstance(h, dict) or not first <= int(h.get("revision", -1)) < first + LOG_CHUNK
+            for h in entries
+        ):
+            raise StoreCorruptedError(f"{path} holds revisions of another block", path=path)
+        return entries
+
+    def _write_log(self, block: int) -> None:
+        """Write the history chunk of a block when all its revisions read back whole."""
+        first = block * LOG_CHUNK
+        entries = [self._headers.get(r) for r in range(first, first + LOG_CHUNK)]
+        if any(h is None for h in entries):
+            return  # a damaged or unread revision: keep reading them one by one
+        body = json.dumps(entries, separators=(",", ":")).encode()
+        try:
+            self.files.write(
+                log_name(block),
+                frame({"block": block, "raw_size": len(body)}, _compress(body)),
+            )
+        except (OSError, StoreError):
+            pass  # a cache only: the next reader writes it
+
+    def snapshot_numbers(self, *, fresh: bool = True) -> set[int]:
+        """Revisions that have a snapshot file."""
+        if fresh or self._snapshots is None:
+            self._snapshots = {
+                int(m.group(1))
+                for name in self.files.listdir("snapshots")
+                if (m := _SNAP_NAME.match(name))
+            }
+        return self._snapshots
+
+    def read_snapshot(self, rev: int) -> State:
+        """The state at ``rev`` from its snapshot file."""
         rel = snap_name(rev)
         path = f"{self.url}/{rel}"
-        try:
-            data = self.files.read(rel)
-        except FileNotFoundError:
-            raise StoreCorruptedError(f"{path} is missing", path=path) from None
+        n = self.n_rows
+        data = self.files.read(rel, limit=32 * n + (16 << 20))  # FileNotFoundError: removed
         header, payload = unframe(data, path)
-        if header.get("revision") != rev or len(payload) != 8 * n_rows:
-            raise StoreCorruptedError(f"{path} does not hold {n_rows} weights", path=path)
-        return np.frombuffer(payload, dtype="<f8")  # read-only view; callers copy
+        if header.get("revision") != rev:
+            raise StoreCorruptedError(
+                f"{path} holds revision {header.get('revision')}, not {rev}", path=path
+            )
+        if "fields" not in header:  # format 1: raw float64 weights
+            if len(payload) != 8 * n:
+                raise StoreCorruptedError(f"{path} does not hold {n} weights", path=path)
+            return State(rev, np.frombuffer(payload, dtype="<f8").copy())
+        try:
+            body = memoryview(_decompress(payload, int(header["raw_size"]), path))
+            fields: dict[str, np.ndarray] = {}
+            offset = 0
+            for meta in header["fields"]:
+                size = int(meta["nbytes"])
+                fields[meta["field"]] = decode_vector(meta, body[offset : offset + size], path)
+                offset += size
+            weights = fields["weight"]
+            columns = tuple(int(c) for c in header.get("columns", []))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreCorruptedError(f"{path} is inconsistent", path=path) from exc
+        labels = fields.get("label")
+        if weights.size != n or (labels is not None and labels.size != n):
+            raise StoreCorruptedError(f"{path} does not hold {n} rows", path=path)
+        _check_finite_snapshot(weights, path)
+        self._last_snapshot_size = len(data)
+        return State(rev, weights, labels, columns)
 
-    def chain(self, rev: int, *, stop_at: int | None = None) -> tuple[int, list[Revision]]:
-        """Walk parents from ``rev`` to a snapshot (or to ``stop_at``).
+    def _write_snapshot(self, state: State) -> None:
+        fields = [("weight", state.weights)]
+        if state.labels is not None:
+            fields.append(("label", state.labels.astype("<i4", copy=False)))
+        metas, blobs = [], []
+        for name, values in fields:
+            meta, blob = encode_vector(values)
+            metas.append({**meta, "field": name, "nbytes": len(blob)})
+            blobs.append(blob)
+        body = b"".join(blobs)
+        header = {
+            "revision": state.revision,
+            "fields": metas,
+            "columns": list(state.columns),
+            "raw_size": len(body),
+        }
+        data = frame(header, _compress(body))
+        self.files.write(snap_name(state.revision), data)
+        self._last_snapshot_size = sum(len(p) for p in data)
+        if self._snapshots is not None:
+            self._snapshots.add(state.revision)
+        self._chain_cost = 0.0
 
-        Returns the revision the walk ended on and the deltas after it, oldest first.
-        """
-        snapshots = self.snapshot_numbers()
-        deltas: list[Revision] = []
-        current: int | None = rev
-        while current is not None:
-            if current == stop_at or (stop_at is None and current in snapshots):
-                return current, deltas[::-1]
-            revision = self.read_revision(current)
-            deltas.append(revision)
-            current = revision.parent
-        raise StoreCorruptedError(
-            f"{self.url}/{rev_name(rev)}: its parent chain ends without a snapshot",
-            path=f"{self.url}/{rev_name(rev)}",
-        )
+    # ----------------------------------------------------------------- states
+    def state_at(self, rev: int, base_labels: Callable[[], np.ndarray]) -> State:
+        """Rebuild the state at ``rev``.
 
-    def weights_at(self, rev: int, n_rows: int) -> np.ndarray:
-        """Reconstruct the full weights at ``rev`` (snapshot + later deltas).
+        The nearest start on its parent chain (a snapshot, or a revision holding
+        every row's weight) plus the deltas after it.
 
         A damaged snapshot is skipped in favour of an older one.
         """
+        self.read_revision(rev)  # the revision file is the commit: it must read back whole
         skip: set[int] = set()
+        listed_afresh = False
         while True:
-            snapshots = self.snapshot_numbers() - skip
+            snapshots = self.snapshot_numbers(fresh=False) - skip
             deltas: list[Revision] = []
             current: int | None = rev
-            base: np.ndarray | None = None
+            start: State | None = None
             while current is not None and current not in snapshots:
                 revision = self.read_revision(current)
-                if revision.ids is None:  # a full revision is a snapshot of its own
-                    base = revision.values
+                start = _self_contained(revision)
+                if start is not None:
                     break
                 deltas.append(revision)
                 current = revision.parent
-            if base is None:
+            if start is None:
                 if current is None:
+                    if not listed_afresh:  # a snapshot may have been written meanwhile
+                        self.snapshot_numbers(fresh=True)
+                        listed_afresh = True
+                        continue
                     raise StoreCorruptedError(
                         f"{self.url}/{snap_name(0)}: no readable snapshot on the chain of "
                         f"revision {rev}",
                         path=f"{self.url}/{snap_name(0)}",
                     )
                 try:
-                    base = self.read_snapshot(current, n_rows)
+                    start = self.read_snapshot(current)
+                except FileNotFoundError:  # removed by a compaction meanwhile
+                    self.snapshot_numbers(fresh=True)
+                    skip.add(current)
+                    continue
                 except StoreCorruptedError as exc:
                     self._report(current, exc)
                     skip.add(current)
                     continue
-            if len(base) != n_rows:
-                raise StoreCorruptedError(
-                    f"{self.url}/{rev_name(rev)}: a full revision on its chain does not hold "
-                    f"{n_rows} weights",
-                    path=f"{self.url}/{rev_name(rev)}",
-                )
-            weights = base.copy()
+            cost = 0.0
             for delta in reversed(deltas):
-                delta.apply(weights)
-            return weights
+                delta.apply(start, base_labels)
+                cost += self.files.file_cost + delta.size
+            self._chain_cost = cost
+            return start
 
-    def head(
-        self, n_rows: int, *, known: tuple[int, np.ndarray] | None = None
-    ) -> tuple[int, np.ndarray]:
-        """The newest revision that reads back whole, and its weights.
+    def advance(self, state: State, to: int, base_labels: Callable[[], np.ndarray]) -> State | None:
+        """Bring ``state`` forward to revision ``to`` in place, if ``state`` is on its chain.
 
-        Parameters
-        ----------
-        n_rows : int
-            Number of rows.
-        known : (revision, weights), optional
-            A revision the caller already holds: when it is an ancestor of the
-            head only the deltas after it are read.
-
-        Damaged revision files are skipped with a :class:`StoreCorruptionWarning`
-        naming the file; the head is then the newest revision whose chain is whole.
+        Returns ``state``, or None when ``to`` does not descend from it (then use
+        :meth:`state_at`).
         """
-        numbers = self.revision_numbers()
-        if not numbers:
-            raise StoreCorruptedError(
-                f"{self.url}/revisions holds no revision files", path=f"{self.url}/revisions"
-            )
-        for rev in reversed(numbers):
+        chain: list[Revision] = []
+        current: int | None = to
+        while current is not None and current > state.revision:
+            revision = self.read_revision(current)
+            chain.append(revision)
+            current = revision.parent
+        if current != state.revision:
+            return None
+        for revision in reversed(chain):
+            revision.apply(state, base_labels)
+            self._chain_cost += self.files.file_cost + revision.size
+        return state
+
+    def head_state(
+        self,
+        base_labels: Callable[[], np.ndarray],
+        *,
+        known: State | None = None,
+        newest: int | None = None,
+    ) -> State:
+        """The newest revision that reads back whole, and its state.
+
+        ``known`` is a state the caller holds (it is updated in place when the head
+        descends from it). Damaged revision files are skipped with a
+        :class:`StoreCorruptionWarning` naming the file; the head is then the newest
+        revision whose chain is whole.
+        """
+        if newest is None:
+            newest = self.newest_number()
+        for rev in range(newest, -1, -1):
             if rev in self._bad:
                 continue
-            if known is not None and rev == known[0]:
+            if known is not None and rev == known.revision:
                 return known
             try:
-                if known is not None and known[0] < rev:
-                    try:
-                        start, deltas = self.chain(rev, stop_at=known[0])
-                    except StoreCorruptedError as exc:
-                        if "without a snapshot" not in str(exc):
-                            raise
-                        start = -1
-                    if start == known[0]:
-                        weights = known[1].copy()
-                        for delta in deltas:
-                            delta.apply(weights)
-                        return rev, weights
-                return rev, self.weights_at(rev, n_rows)
+                if known is not None and known.revision < rev:
+                    advanced = self.advance(known, rev, base_labels)
+                    if advanced is not None:
+                        return advanced
+                return self.state_at(rev, base_labels)
             except StoreCorruptedError as exc:
                 self._report(rev, exc)
         raise StoreCorruptedError(
@@ -700,65 +1335,147 @@ class RevisionStore:
             stacklevel=4,
         )
 
-    def next_number(self) -> int:
-        """The number the next revision gets (never reuses a number, even a damaged one)."""
-        numbers = self.revision_numbers()
-        return (numbers[-1] + 1) if numbers else 0
-
+    # ----------------------------------------------------------------- commits
     def commit(
         self,
+        number: int,
         parent: int,
-        ids: np.ndarray | None,
-        values: np.ndarray,
+        changes: list[Change],
         header: dict[str, Any],
-        weights_after: np.ndarray,
+        after: State,
     ) -> dict[str, Any]:
-        """Write the next revision (the caller holds :meth:`lock`).
+        """Write revision ``number`` exclusively; the commit happens when its file appears.
 
-        ``ids=None`` writes a full revision (``values`` are all the weights).
-        Otherwise a snapshot is written too when the chain since the last one is
-        long or large. Returns the header written.
+        Parameters
+        ----------
+        number : int
+            The revision number to claim (the newest number + 1).
+        parent : int
+            The revision the changes were computed against.
+        changes : list of Change
+            What changed.
+        header : dict
+            Author, session, message, action, ...
+        after : State
+            The state after the changes (for a snapshot, when one is due).
+
+        Returns
+        -------
+        dict
+            The header written.
+
+        Raises
+        ------
+        RevisionTaken
+            Another writer claimed ``number`` first; nothing was written.
+        OSError
+            The revision file could not be written; nothing was committed and
+            nothing is left behind.
+
+        After the revision file is in place, the snapshot, history chunk and
+        ``HEAD`` are written; if one of those fails the commit still stands and a
+        :class:`StoreWriteWarning` says what was skipped.
         """
-        rev = self.next_number()
-        header = {**header, "revision": rev, "parent": parent}
-        self.files.write(rev_name(rev), encode_delta(ids, values, header), no_clobber=True)
-        full = {**header, "n_ids": len(values), "value_mode": "full" if ids is None else "delta"}
-        self._headers[rev] = full
-        if ids is not None and self._needs_snapshot(rev, len(weights_after)):
-            self.files.write(snap_name(rev), frame({"revision": rev}, _f8(weights_after)))
-        return full
+        self.upgrade()
+        header = {**header, "revision": number, "parent": parent}
+        self_contained = (
+            any(c.field == "weight" and c.ids is None for c in changes)
+            and after.labels is None
+            and all(c.field == "weight" for c in changes)
+        )
+        if self_contained:  # readers may start here instead of at a snapshot
+            header["start"] = {"columns": list(after.columns)}
+        data = encode_revision(header, changes)
+        try:
+            self.files.write(rev_name(number), data, exclusive=True)
+        except FileExistsError:
+            raise RevisionTaken(f"revision {number} was committed by another writer") from None
+        # ---- committed: from here on nothing may turn this into a failed commit
+        self._headers[number] = header
+        size = sum(len(p) for p in data)
+        self._sizes[number] = size
+        skipped: list[str] = []
+        self._chain_cost = 0.0 if self_contained else self._chain_cost + self.files.file_cost + size
+        after.revision = number
+        if not self_contained and self._snapshot_due():
+            try:
+                self._write_snapshot(after)
+            except (OSError, StoreError) as exc:
+                skipped.append(f"its snapshot ({exc})")
+        if number % LOG_CHUNK == LOG_CHUNK - 1:
+            block = number // LOG_CHUNK
+            try:
+                self.headers(number)  # reads what is missing; writes the chunk
+            except (OSError, StoreError) as exc:
+                skipped.append(f"the history chunk of block {block} ({exc})")
+        try:
+            self._write_head(number)
+        except (OSError, StoreError) as exc:
+            skipped.append(f"the HEAD hint ({exc})")
+        if skipped:
+            warnings.warn(
+                f"revision {number} is committed, but writing {' and '.join(skipped)} failed; "
+                "the store stays correct (it is only slower to open until the next snapshot)",
+                StoreWriteWarning,
+                stacklevel=3,
+            )
+        return header
 
-    def _needs_snapshot(self, rev: int, n_rows: int) -> bool:
-        snapshots = self.snapshot_numbers()
-        steps, rows = 0, 0
-        current: int | None = rev
-        while current is not None and current not in snapshots:
-            head = self.header(current)
-            if head.get("value_mode") == "full":
-                return False
-            steps += 1
-            rows += int(head.get("n_ids", 0))
-            if steps >= SNAPSHOT_EVERY or rows >= max(n_rows // 2, 1):
-                return True
-            current = head.get("parent")
-        return False
+    def _snapshot_due(self) -> bool:
+        """Whether replaying the deltas since the last snapshot costs more than a snapshot.
+
+        Costs are in bytes read: a file costs its size plus :attr:`file_cost`
+        (opening it); a snapshot costs its compressed size (the last one's, as an
+        estimate), one byte per row to decode, and one file.
+        """
+        snapshot_cost = self.files.file_cost + self._last_snapshot_size + self.n_rows
+        return self._chain_cost > snapshot_cost
 
     # ----------------------------------------------------------------- extra columns
-    def write_columns(self, name: str, parquet: bytes, header: dict[str, Any]) -> None:
-        """Persist a set of added columns (e.g. one run's metrics) as one file."""
+    def write_column_file(self, parquet: bytes) -> dict[str, Any]:
+        """Write the parquet bytes of a column set; return the reference a revision keeps."""
         self.files.makedirs("columns")
-        self.files.write(f"columns/{name}.col", frame({**header, "set": name}, parquet))
+        rel = f"columns/c-{uuid.uuid4().hex[:16]}.parquet"
+        self.files.write(rel, parquet)
+        return {"file": rel, **_crc_entry(parquet)}
 
-    def read_columns(self) -> list[tuple[dict[str, Any], bytes]]:
-        """All added column sets, oldest first; damaged files are reported and skipped."""
+    def remove_column_file(self, ref: dict[str, Any]) -> None:
+        """Remove a column file whose revision was never committed."""
+        with contextlib.suppress(OSError, StoreError):
+            self.files.remove(ref["file"])
+
+    def read_column_file(self, ref: dict[str, Any], rev: int) -> bytes:
+        """The parquet bytes a column revision refers to, checked."""
+        rel = ref.get("file") if isinstance(ref, dict) else None
+        where = f"{self.url}/{rev_name(rev)}"
+        if not isinstance(rel, str) or not _COLUMNS_REL.match(rel):
+            raise StoreCorruptedError(
+                f"{where} refers to the column file {str(rel)[:200]!r}, outside columns/",
+                path=where,
+            )
+        path = f"{self.url}/{rel}"
+        try:
+            blob = self.files.read(rel, limit=int(ref["size"]))
+        except FileNotFoundError:
+            raise StoreCorruptedError(f"{path} is missing", path=path) from None
+        if len(blob) != ref["size"] or zlib.crc32(blob) != ref["crc32"]:
+            raise StoreCorruptedError(
+                f"{path} is corrupted: its checksum does not match", path=path
+            )
+        return blob
+
+    def read_legacy_columns(self) -> list[tuple[dict[str, Any], bytes]]:
+        """Column sets of format-1 stores (``columns/*.col``), oldest first."""
         out = []
         for name in sorted(self.files.listdir("columns")):
             if not name.endswith(".col") or name.startswith("."):
                 continue
             rel = f"columns/{name}"
             try:
-                header, payload = unframe(self.files.read(rel), f"{self.url}/{rel}")
-            except StoreCorruptedError as exc:
+                header, payload = unframe(
+                    self.files.read(rel, limit=64 * self.n_rows + (16 << 20)), f"{self.url}/{rel}"
+                )
+            except (StoreCorruptedError, FileNotFoundError) as exc:
                 warnings.warn(
                     f"{exc}; these columns are skipped", StoreCorruptionWarning, stacklevel=3
                 )
@@ -766,13 +1483,113 @@ class RevisionStore:
             out.append((header, bytes(payload)))
         return sorted(out, key=lambda item: item[0].get("created", 0))
 
+    # ----------------------------------------------------------------- maintenance
+    def compact(
+        self, base_labels: Callable[[], np.ndarray], *, progress: bool = False
+    ) -> dict[str, Any]:
+        """Rewrite snapshots under the current policy; no revision's state changes.
 
-def _view(values: np.ndarray) -> memoryview:
-    return memoryview(np.ascontiguousarray(values)).cast("B")
+        Keeps snapshots where they save replay work: the newest one, and older ones
+        spaced so that each past revision is at most a bounded number of deltas
+        from one (denser near the head, log-spaced further back). New snapshots are
+        written (atomically) before old ones are removed, so a kill at any point
+        leaves a store that opens at every revision. Also writes missing history
+        chunks. Holds the writer lock.
+
+        Returns
+        -------
+        dict
+            ``snapshots_before``, ``snapshots_after``, ``bytes_before``,
+            ``bytes_after`` (of snapshot files).
+        """
+        from tqdm.auto import tqdm
+
+        with self.lock():
+            newest = self.newest_number()
+            headers = self.headers(newest)
+            before = sorted(self.snapshot_numbers())
+            bytes_before = sum(self._file_size(snap_name(r)) for r in before)
+            keep = self._snapshot_plan(sorted(headers), newest)
+            state: State | None = None
+            written = 0
+            bar = tqdm(total=len(keep), desc="compact", disable=not progress, unit="snapshot")
+            for rev in sorted(keep):
+                if rev in self._bad:
+                    continue
+                try:
+                    if state is None or state.revision > rev:
+                        state = self.state_at(rev, base_labels)
+                    else:
+                        advanced = self.advance(state, rev, base_labels)
+                        state = (
+                            advanced if advanced is not None else self.state_at(rev, base_labels)
+                        )
+                except StoreCorruptedError as exc:
+                    self._report(rev, exc)
+                    continue
+                existing = rev in before and self._snapshot_is_current(rev)
+                if not existing:
+                    self._write_snapshot(state.copy())
+                    written += 1
+                bar.update(1)
+            bar.close()
+            self.snapshot_numbers(fresh=True)
+            for rev in before:
+                if rev not in keep and rev != 0:
+                    self.files.remove(snap_name(rev))
+            self.files.clean_temporary()
+            after = sorted(self.snapshot_numbers())
+            return {
+                "snapshots_before": len(before),
+                "snapshots_after": len(after),
+                "snapshots_written": written,
+                "bytes_before": bytes_before,
+                "bytes_after": sum(self._file_size(snap_name(r)) for r in after),
+            }
+
+    def _snapshot_is_current(self, rev: int) -> bool:
+        """Whether the snapshot of ``rev`` is in this format (compressed)."""
+        try:
+            data = self.files.read(snap_name(rev), limit=32 * self.n_rows + (16 << 20))
+            header, _ = unframe(data, snap_name(rev))
+        except (StoreCorruptedError, FileNotFoundError):
+            return False
+        return "fields" in header
+
+    def _snapshot_plan(self, revisions: list[int], newest: int) -> set[int]:
+        """Which revisions keep a snapshot: 0, the newest, and a log-spaced ladder."""
+        keep = {0, newest}
+        if not revisions:
+            return keep
+        step = 64
+        edge = newest
+        while edge > 0:
+            lo = max(0, edge - 8 * step)
+            for r in range(edge, lo, -step):
+                keep.add(r)
+            edge = lo
+            step *= 2
+        return {r for r in keep if r in set(revisions)}
+
+    def _file_size(self, rel: str) -> int:
+        return self.files.size(rel)
 
 
-def _f8(values: np.ndarray) -> memoryview:
-    return _view(np.ascontiguousarray(values, dtype="<f8"))
+def _self_contained(revision: Revision) -> State | None:
+    """The state a revision holds on its own (every weight, no label edits before it)."""
+    if not revision.full:
+        return None
+    start = revision.header.get("start")
+    if revision.header.get("format") == 2 and not isinstance(start, dict):
+        return None  # labels had been edited: the weights alone are not the whole state
+    weights = revision.change("weight").values.copy()  # type: ignore[union-attr]
+    columns = tuple(int(c) for c in (start or {}).get("columns", []))
+    return State(revision.number, weights, None, columns)
+
+
+def _check_finite_snapshot(weights: np.ndarray, path: str) -> None:
+    if weights.size and not (np.isfinite(weights).all() and weights.min() >= 0):
+        raise StoreCorruptedError(f"{path} holds weights that are not finite and >= 0", path=path)
 
 
 def _crc_entry(blob: bytes) -> dict[str, int]:
@@ -781,15 +1598,3 @@ def _crc_entry(blob: bytes) -> dict[str, int]:
 
 def _meta_checksum(meta: dict[str, Any]) -> int:
     return zlib.crc32(json.dumps(meta, sort_keys=True, separators=(",", ":")).encode())
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    """Serialise an array to .npy bytes (no pickle)."""
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
-def npy_load(blob: bytes) -> np.ndarray:
-    """Inverse of :func:`npy_bytes`."""
-    return np.load(io.BytesIO(blob), allow_pickle=False)

@@ -7,16 +7,17 @@ same store gets exactly the same weights.
 
 from __future__ import annotations
 
-import functools
 import getpass
-import hashlib
 import logging
 import os
 import re
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +28,22 @@ from . import _columns, query, view
 from ._checks import (
     check_choice,
     check_length,
+    check_weight_total,
     check_weight_values,
     unknown_column_message,
 )
 from ._sources import torch_labels
 from .balance import STRATEGIES, class_weights
-from .errors import StoreExistsError, StoreMismatchError
-from .store import RevisionStore
+from .errors import (
+    NothingChangedWarning,
+    ReadOnlyTableError,
+    StoreCorruptedError,
+    StoreError,
+    StoreExistsError,
+    StoreMismatchError,
+    UndoConflictError,
+)
+from .store import Change, Revision, RevisionStore, RevisionTaken, State
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -49,6 +59,20 @@ DEFAULT_STORE_DIR = ".weightwidget"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 Where = Any  # str | bool mask | row ids | slice | None
+
+#: Actions :meth:`WeightTable.undo` can take back (label edits join them).
+UNDOABLE = ("set", "scale", "balance", "revert", "labels")
+_MAX_ATTEMPTS = 1000
+_PROCESS_SESSION = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def default_session() -> str:
+    """The undo session of tables made in this process (see :meth:`WeightTable.open`)."""
+    return (
+        os.environ.get("WEIGHTWIDGET_SESSION")
+        or os.environ.get("JPY_SESSION_NAME")
+        or _PROCESS_SESSION
+    )
 
 
 class WeightTable:
@@ -73,26 +97,36 @@ class WeightTable:
         store: RevisionStore,
         columns: dict[str, Any],
         label: str,
-        revision: int,
-        weights: np.ndarray,
+        state: State,
         author: str,
+        session: str | None = None,
+        pinned: bool = False,
     ) -> None:
         # private: use the from_* constructors or open()
         self._store = store
         self._columns = columns
         self._base_names = list(columns)
         self._label = label
-        self._revision = revision
-        self._weights = weights
-        self._weights.flags.writeable = False
+        self._state = state
+        state.weights.flags.writeable = False
         self._author = author
+        self._session = session or default_session()
+        self._pinned = pinned
         self._subscribers: list[Callable[[WeightTable], None]] = []
         self._lock = threading.RLock()  # edits and refreshes from several threads
-        self._redo: list[int] = []
-        self._column_sets: set[str] = set()
+        self._loaded_columns: set[int] = set()  # column revisions merged into _columns
+        self._legacy_runs: list[dict[str, Any]] = []
         self._columns_version = 0
         self._classes: np.ndarray | None = None
         self._codes: np.ndarray | None = None
+
+    @property
+    def _weights(self) -> np.ndarray:
+        return self._state.weights
+
+    @property
+    def _revision(self) -> int:
+        return self._state.revision
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -143,20 +177,20 @@ class WeightTable:
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_pandas expects a pandas DataFrame; got {type(df).__name__}")
-        names = [str(c) for c in df.columns]
+        names = _columns.frame_names(df.columns)
         if label not in names:
             raise ValueError(f"label column: {unknown_column_message(label, names)}")
         initial = None
         if weights is not None:
             if weights not in names:
                 raise ValueError(f"weights column: {unknown_column_message(weights, names)}")
-            initial = df[weights].to_numpy()
-        columns: dict[str, Any] = {label: df[label]}
-        for col in df.columns:
-            key = str(col)
-            if key in (label, weights):
-                continue
-            columns[key] = df[col]
+            if weights == label:
+                raise ValueError(f"weights={weights!r} is the label column; name another column")
+            initial = df.iloc[:, names.index(weights)].to_numpy()
+        columns: dict[str, Any] = {label: df.iloc[:, names.index(label)]}
+        for i, key in enumerate(names):
+            if key not in (label, weights):
+                columns[key] = df.iloc[:, i]
         return cls._build(
             columns,
             label=label,
@@ -198,9 +232,7 @@ class WeightTable:
         -------
         WeightTable
         """
-        data: dict[str, Any] = {"label": labels}
-        for key, values in columns.items():
-            data[key] = values
+        data: dict[str, Any] = {"label": labels, **_extra_columns(columns)}
         return cls._build(
             data,
             label="label",
@@ -247,8 +279,9 @@ class WeightTable:
         -------
         WeightTable
         """
+        extra = _extra_columns(columns)  # before reading every item
         labels = torch_labels(dataset, label_fn=label_fn, progress=progress)
-        data: dict[str, Any] = {"label": labels, **columns}
+        data: dict[str, Any] = {"label": labels, **extra}
         return cls._build(
             data,
             label="label",
@@ -261,45 +294,86 @@ class WeightTable:
         )
 
     @classmethod
-    def open(cls, store: str | os.PathLike[str], *, author: str | None = None) -> WeightTable:
+    def open(
+        cls,
+        store: str | os.PathLike[str],
+        *,
+        revision: int | None = None,
+        author: str | None = None,
+        session: str | None = None,
+    ) -> WeightTable:
         """Reopen a persisted table, in this or any other process.
 
         Parameters
         ----------
         store : str or path
             The store's folder path or fsspec URL.
+        revision : int, optional
+            Open this past revision, read-only: its weights, labels and columns,
+            for inspection, ``diff`` and training on exactly that data. Edits raise
+            :class:`~weightwidget.errors.ReadOnlyTableError` and :meth:`latest`
+            leaves it where it is. Default: the newest revision, editable.
         author : str, optional
             Recorded with revisions made through this table.
+        session : str, optional
+            Who "this table" is for :meth:`undo` and :meth:`redo`: they undo the
+            newest edit committed by this session. Default: ``$WEIGHTWIDGET_SESSION``,
+            else the notebook's path in a Jupyter kernel (so undo survives a kernel
+            restart), else one id per process.
 
         Returns
         -------
         WeightTable
-            At the newest revision that reads back whole. A damaged file is
-            reported with a :class:`~weightwidget.errors.StoreCorruptionWarning`
-            naming it.
+            At the newest revision that reads back whole (or at ``revision``). A
+            damaged file is reported with a
+            :class:`~weightwidget.errors.StoreCorruptionWarning` naming it.
         """
         st = RevisionStore(os.fspath(store))
         meta = st.read_meta()
+        if revision is not None:
+            revision = _check_revision(revision)
+            newest = st.newest_number()
+            if not 0 <= revision <= newest:
+                raise ValueError(
+                    f"revision {revision} does not exist; revisions run from 0 to {newest}"
+                )
         parquet, tensors = st.read_base()
         columns = _columns.decode_base(parquet, tensors, meta)
         del parquet, tensors  # before the weights are read: keeps the peak down
-        return cls._from_store(st, columns, meta, author)
+        return cls._from_store(st, columns, meta, author, session=session, revision=revision)
 
     @classmethod
     def _from_store(
-        cls, st: RevisionStore, columns: dict[str, Any], meta: dict[str, Any], author: str | None
+        cls,
+        st: RevisionStore,
+        columns: dict[str, Any],
+        meta: dict[str, Any],
+        author: str | None,
+        *,
+        session: str | None = None,
+        revision: int | None = None,
     ) -> WeightTable:
-        n = int(meta["n_rows"])
-        rev, weights = st.head(n)
+        label = meta["label"]
+
+        def base_labels() -> np.ndarray:
+            return _columns.factorize(columns[label])[1].astype(np.int32)
+
+        if revision is None:
+            state = st.head_state(base_labels)
+        else:
+            state = st.state_at(revision, base_labels)
         table = cls(
             store=st,
             columns=columns,
-            label=meta["label"],
-            revision=rev,
-            weights=weights,
+            label=label,
+            state=state,
             author=_author(author),
+            session=session,
+            pinned=revision is not None,
         )
-        table._load_column_sets()
+        if meta.get("format_version", 1) < 2 or meta.get("legacy_columns"):
+            table._load_legacy_columns()
+        table._load_columns()
         return table
 
     @classmethod
@@ -316,26 +390,28 @@ class WeightTable:
         source: str,
     ) -> WeightTable:
         check_choice(if_exists, IF_EXISTS, what="if_exists")
-        columns = _columns.normalise_columns(data, label=label)
-        n = len(columns[label])
+        if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+            raise ValueError(
+                f"name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter "
+                f"or digit); got name={name!r}"
+            )
+        norm = _columns.normalise(data, label=label)
+        columns, kinds, labels = norm.columns, norm.kinds, norm.labels
+        assert labels is not None
+        n = len(labels.codes)
         if initial is None:
             initial_w = np.ones(n)
         else:
             initial_w = np.array(check_weight_values(initial, what="starting weights"))
             check_length(initial_w, n, what="weights")
-        hashes = {key: _columns.column_hash(values) for key, values in columns.items()}
-        hashes["(starting weights)"] = _columns.column_hash(initial_w)
-        fingerprint = hashlib.blake2b(
-            "".join(f"{k}={v};" for k, v in hashes.items()).encode(), digest_size=8
-        ).hexdigest()
-        if name is None:
-            name = f"table-{fingerprint[:12]}"
-        elif not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError(
-                f"name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter "
-                f"or digit); got name={name!r}"
-            )
-        url = os.fspath(store) if store is not None else str(Path(DEFAULT_STORE_DIR) / name)
+        hashes = _columns.column_hashes(columns, kinds)
+        fingerprint = _columns.fingerprint(hashes, _columns.array_hash(initial_w))
+        if store is not None:
+            url = os.fspath(store)
+        else:
+            url = str(Path(DEFAULT_STORE_DIR) / (name or f"table-{fingerprint[:12]}"))
+            if name is None and not Path(url).exists():
+                url = _legacy_default_store(columns, kinds, initial_w) or url
         st = RevisionStore(url)
         if st.exists():
             if if_exists == "error":
@@ -345,54 +421,71 @@ class WeightTable:
                 )
             if if_exists == "reuse":
                 meta = st.read_meta()
-                if meta.get("fingerprint") != fingerprint:
+                if meta.get("fingerprint_method") == _columns.FINGERPRINT_METHOD:
+                    same, stored_hashes = meta.get("fingerprint") == fingerprint, hashes
+                else:  # a store written before fingerprints named their method
+                    old, stored_hashes = _columns.legacy_fingerprint(columns, kinds, initial_w)
+                    same = meta.get("fingerprint") == old
+                if not same:
                     raise StoreMismatchError(
                         f"the store at {st.url} holds different data than given: "
-                        f"{_columns.describe_mismatch(meta, columns, hashes, label)}. Pass "
-                        "if_exists='overwrite' to replace it, or another name= / store="
+                        f"{_columns.describe_mismatch(meta, columns, stored_hashes, label)}. "
+                        "Pass if_exists='overwrite' to replace it, or another name= / store="
                     )
                 logger.info("reopening %s at its latest revision", st.url)
-                return cls._from_store(st, columns, meta, author)
+                table = cls._from_store(st, columns, meta, author)
+                table._classes, table._codes = labels.classes, labels.codes
+                return table
             st.destroy()
             st = RevisionStore(url)
+        if name is None:
+            name = f"table-{fingerprint[:12]}"
         meta = {
             "format": "weightwidget-store",
             "name": name,
             "n_rows": n,
             "label": label,
-            "columns": [
-                {"name": k, "kind": query.column_kind(v), "hash": hashes[k]}
-                for k, v in columns.items()
-            ],
+            "columns": [{"name": k, "kind": kinds[k], "hash": hashes[k]} for k in columns],
             "fingerprint": fingerprint,
+            "fingerprint_method": _columns.FINGERPRINT_METHOD,
             "created": time.time(),
             "source": source,
         }
-        arrow_table, tensors = _columns.base_table(columns)
-        classes, codes = _columns.factorize(columns[label])
         header = {
             "created": time.time(),
             "author": _author(author),
-            "message": f"created from {source} ({n:,} rows, {len(classes)} classes)",
+            "message": f"created from {source} ({n:,} rows, {len(labels.classes)} classes)",
             "rows_changed": n,
             "action": "create",
         }
-        files: dict[str, Any] = {
-            "base/columns.parquet": functools.partial(_columns.write_parquet, arrow_table),
-            **{f"base/{name}": blob for name, blob in tensors.items()},
+        files = {
+            f"base/{rel}": blob for rel, blob in _columns.encode_base_files(columns, kinds).items()
         }
-        st.create(meta, files, initial_w, header)
-        del arrow_table, tensors
+        created = st.create(meta, files, initial_w, header)
+        del files
         _columns.release_arrow_memory()
+        if not created:  # another process created it meanwhile (every DDP rank at start)
+            if if_exists == "error":
+                raise StoreExistsError(
+                    f"a store was created at {st.url} meanwhile; pass if_exists='reuse' to open it"
+                )
+            meta = st.read_meta()
+            if meta.get("fingerprint") != fingerprint:
+                raise StoreMismatchError(
+                    f"another process created the store at {st.url} meanwhile with different "
+                    f"data: {_columns.describe_mismatch(meta, columns, hashes, label)}"
+                )
+            table = cls._from_store(st, columns, meta, author)
+            table._classes, table._codes = labels.classes, labels.codes
+            return table
         table = cls(
             store=st,
             columns=columns,
             label=label,
-            revision=0,
-            weights=initial_w,
+            state=State(0, initial_w),
             author=_author(author),
         )
-        table._classes, table._codes = classes, codes
+        table._classes, table._codes = labels.classes, labels.codes
         return table
 
     # ------------------------------------------------------------------ properties
@@ -678,24 +771,44 @@ class WeightTable:
         return self._commit(op, message, action="balance")
 
     def revert(self, rev: int, *, message: str | None = None) -> int:
-        """Restore the weights of revision ``rev`` as a new revision.
+        """Restore every row's weight (and label) as it was at revision ``rev``.
+
+        A whole-table restore, as one new revision: every row whose weight or label
+        differs from revision ``rev`` gets that revision's value back, whoever changed
+        it since, other processes included. To take back only your own last edit,
+        use :meth:`undo`. Added columns (metrics) are kept.
 
         Returns
         -------
         int
-            The new revision.
+            The new revision; the current one, with a
+            :class:`~weightwidget.errors.NothingChangedWarning`, when revision ``rev``
+            already has the current weights (nothing is committed then).
         """
+        rev = _check_revision(rev)
         target = self.weights_at(rev)
 
         def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
             ids = np.flatnonzero(current != target)
             return ids, target[ids], f"revert to revision {rev} ({len(ids):,} rows)"
 
-        new = self._commit(op, message, action="revert", extra={"restores": int(rev)})
-        return new
+        return self._commit(
+            op, message, action="revert", extra={"restores": rev}, skip_if_unchanged=True
+        )
 
-    def undo(self) -> int:
-        """Undo the last edit: a new revision restoring the weights before it.
+    def undo(self, *, force: bool = False) -> int:
+        """Take back this table's own last edit, as a new revision.
+
+        Only the rows that edit changed get back the values they had before it;
+        edits made meanwhile by other processes, or by other sessions, stay. "Own"
+        means committed by this table's ``session`` (see :meth:`open`); the undo
+        history is read from the store, so it survives a kernel restart.
+
+        Parameters
+        ----------
+        force : bool, default=False
+            Undo even if a later revision changed some of those rows (their later
+            values are then overwritten).
 
         Returns
         -------
@@ -705,78 +818,186 @@ class WeightTable:
         Raises
         ------
         ValueError
-            When there is nothing left to undo.
+            When this session has nothing left to undo.
+        UndoConflictError
+            When a later revision (named in the message) changed some of the rows
+            this undo would restore; pass ``force=True`` to restore them anyway.
         """
-        state, header = self._edit_behind_current()
-        parent = header.get("parent")
-        if parent is None:
-            raise ValueError("nothing to undo: the table is at its first revision")
-        undone_msg = header.get("message", "")
-        target = self.weights_at(int(parent))
-        redo = [*self._redo, state]
+        self._check_writable()
+        with self._lock:
+            self._refresh()
+            top, _ = self._undo_redo_tops()
+            if top is None:
+                raise ValueError(
+                    "nothing to undo: this session has no edit left to undo "
+                    f"(session {self._session!r})"
+                )
+            edit = self._store.read_revision(top)
+            before = self._store.state_at(int(edit.parent or 0), self._base_label_codes)
+            return self._commit_inverse(
+                edit,
+                before,
+                force=force,
+                action="undo",
+                extra={"undoes": top},
+                words=f"undo: {edit.header.get('message', '')}",
+            )
 
-        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-            ids = np.flatnonzero(current != target)
-            return ids, target[ids], f"undo: {undone_msg}"
+    def redo(self, *, force: bool = False) -> int:
+        """Redo the edit this session undid last (the inverse of that undo).
 
-        rev = self._commit(
-            op,
-            None,
-            action="undo",
-            extra={"restores": int(parent), "restores_state_of": int(parent), "undoes": int(state)},
-            redo=redo,
-        )
-        return rev
-
-    def redo(self) -> int:
-        """Redo the last undone edit (as a new revision).
+        Parameters
+        ----------
+        force : bool, default=False
+            Redo even if a later revision changed some of the rows.
 
         Raises
         ------
         ValueError
-            When nothing was undone since the last edit.
+            When nothing was undone since this session's last edit.
+        UndoConflictError
+            When a later revision changed rows the redo would set.
         """
-        if not self._redo:
-            raise ValueError("nothing to redo")
-        state = self._redo[-1]
-        target = self.weights_at(state)
-        msg = self._store.header(state).get("message", "")
+        self._check_writable()
+        with self._lock:
+            self._refresh()
+            _, top = self._undo_redo_tops()
+            if top is None:
+                raise ValueError("nothing to redo: this session undid nothing since its last edit")
+            undo = self._store.read_revision(top)
+            undone = self._store.header(int(undo.header["undoes"]))
+            before = self._store.state_at(int(undo.parent or 0), self._base_label_codes)
+            return self._commit_inverse(
+                undo,
+                before,
+                force=force,
+                action="redo",
+                extra={"redoes": top},
+                words=f"redo: {undone.get('message', '')}",
+            )
+
+    def _commit_inverse(
+        self,
+        revision: Revision,
+        before: State,
+        *,
+        force: bool,
+        action: str,
+        extra: dict[str, Any],
+        words: str,
+    ) -> int:
+        """Commit the inverse of ``revision``: its rows back to their values in ``before``.
+
+        Refuses (unless ``force``) when a later revision changed any of those rows,
+        that is when their current values are no longer the ones ``revision`` wrote.
+        """
+        change = revision.change("weight")
+        if change is None:
+            raise ValueError(f"revision {revision.number} changed no weight; nothing to undo")
+        if change.ids is None:  # stored every weight: the rows it changed differ from before
+            ids = np.flatnonzero(change.values != before.weights)
+            values = change.values[ids]
+        else:
+            ids, values = change.ids, change.values
 
         def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-            ids = np.flatnonzero(current != target)
-            return ids, target[ids], f"redo: {msg}"
+            moved = ids[current[ids] != values]
+            if moved.size and not force:
+                culprit = self._last_change_of(moved, after=revision.number)
+                head = self._store.header(culprit) if culprit is not None else {}
+                shown = ", ".join(map(str, moved[:10].tolist()))
+                more = f" and {moved.size - 10:,} more" if moved.size > 10 else ""
+                raise UndoConflictError(
+                    f"cannot {action} revision {revision.number} "
+                    f"({revision.header.get('message', '')!r}): rows {shown}{more} were "
+                    f"changed since by revision {culprit} ({head.get('author', '?')}: "
+                    f"{head.get('message', '')!r}); pass force=True to {action} anyway",
+                    revision=-1 if culprit is None else culprit,
+                    rows=moved[:10].tolist(),
+                )
+            old = before.weights[ids]
+            differ = current[ids] != old
+            return ids[differ], old[differ], f"{words} ({int(differ.sum()):,} rows)"
 
-        rev = self._commit(
-            op,
-            None,
-            action="redo",
-            extra={"restores": int(state), "restores_state_of": int(state)},
-            redo=self._redo[:-1],
-        )
-        return rev
+        return self._commit(op, None, action=action, extra=extra, skip_if_unchanged=True)
+
+    def _last_change_of(self, rows: np.ndarray, *, after: int) -> int | None:
+        """The newest revision after ``after`` that changed any of ``rows``."""
+        for rev in range(self._revision, after, -1):
+            try:
+                revision = self._store.read_revision(rev)
+            except StoreCorruptedError:
+                continue
+            change = revision.change("weight")
+            if change is not None and (change.ids is None or np.isin(rows, change.ids).any()):
+                return rev
+        return None
 
     @property
     def can_undo(self) -> bool:
-        """Whether :meth:`undo` has something to undo."""
-        return self._edit_behind_current()[1].get("parent") is not None
-
-    def _edit_behind_current(self) -> tuple[int, dict[str, Any]]:
-        """The revision whose edit the current weights show, and its header.
-
-        Undo and redo revisions restore an earlier state; follow them to the edit
-        that state came from, so that undoing twice goes two edits back.
-        """
-        state = self._revision
-        header = self._store.header(state)
-        while header.get("action") in ("undo", "redo"):
-            state = int(header["restores_state_of"])
-            header = self._store.header(state)
-        return state, header
+        """Whether :meth:`undo` has an edit of this session to take back."""
+        return self._undo_redo_tops()[0] is not None
 
     @property
     def can_redo(self) -> bool:
-        """Whether :meth:`redo` has something to redo."""
-        return bool(self._redo)
+        """Whether :meth:`redo` has an undo of this session to reverse."""
+        return self._undo_redo_tops()[1] is not None
+
+    @property
+    def session(self) -> str:
+        """Who this table is for undo/redo (see :meth:`open`)."""
+        return self._session
+
+    def _undo_redo_tops(self) -> tuple[int | None, int | None]:
+        """The revisions :meth:`undo` and :meth:`redo` would reverse, from the history.
+
+        Read backwards from the current revision, over this session's revisions
+        only: undo takes back the newest edit (or redo) that no later undo took
+        back; redo reverses the newest undo that was not redone and that no later
+        edit of this session superseded.
+        """
+        if self._pinned:
+            return None, None
+        undone: set[int] = set()
+        redone: set[int] = set()
+        undo_top: int | None = None
+        redo_top: int | None = None
+        redo_open = True
+        for header in self._headers_backward():
+            if header.get("session") != self._session:
+                continue
+            rev, action = int(header["revision"]), header.get("action")
+            if action == "undo":
+                undone.add(int(header.get("undoes", -1)))
+                if redo_open and redo_top is None and rev not in redone:
+                    redo_top = rev
+            elif action == "redo":
+                redone.add(int(header.get("redoes", -1)))
+                if undo_top is None and rev not in undone:
+                    undo_top = rev
+            elif action in UNDOABLE and int(header.get("rows_changed", 0)) > 0:
+                if undo_top is None and rev not in undone:
+                    undo_top = rev
+                redo_open = False
+            if undo_top is not None and (redo_top is not None or not redo_open):
+                break
+        return undo_top, redo_top
+
+    def _headers_backward(self) -> Iterator[dict[str, Any]]:
+        """Headers from the current revision back to 0 (damaged revisions skipped)."""
+        from .store import LOG_CHUNK
+
+        store = self._store
+        rev = self._revision
+        while rev >= 0:
+            block = rev // LOG_CHUNK
+            if rev not in store._headers and rev - block * LOG_CHUNK > 8:
+                store.header_block(block)  # one chunk instead of up to 256 files
+            try:
+                yield store.header(rev)
+            except StoreCorruptedError:
+                pass
+            rev -= 1
 
     def _commit(
         self,
@@ -785,60 +1006,97 @@ class WeightTable:
         *,
         action: str,
         extra: dict[str, Any] | None = None,
-        redo: list[int] | None = None,
+        skip_if_unchanged: bool = False,
+        columns: dict[str, Any] | None = None,
     ) -> int:
-        """Apply ``op`` to the newest weights under the writer lock and write a revision.
+        """Apply ``op`` to the newest weights and commit the result as one revision.
 
-        ``op`` runs after picking up revisions other processes committed, so two
-        writers both land and neither edit is lost.
+        ``op`` runs on the newest revision, after picking up what other processes
+        committed, so two writers both land and neither edit is lost. Claiming the
+        revision number is the commit: if another writer claimed it first, ``op``
+        runs again on the newer weights.
         """
+        self._check_writable()
         if message is not None and not isinstance(message, str):
             raise TypeError(f"message must be a string; got {type(message).__name__}")
         t0 = time.perf_counter()
         with self._lock, self._store.lock():
-            self._refresh_locked()
-            ids, values, auto = op(self._weights)
-            values = check_weight_values(values, what="weight values")
-            if ids is None:  # op gave a fresh full-length array
-                new = values
-                changed = self._weights != new
-                n_changed = int(np.count_nonzero(changed))
-                if n_changed > len(new) // 4:  # most rows: store all weights, no ids
-                    ids_c, vals_c = None, new
+            for _attempt in range(_MAX_ATTEMPTS):
+                self._refresh_locked()
+                ids, values, auto = op(self._weights)
+                values = check_weight_values(values, what="weight values")
+                old_c: np.ndarray | None = None
+                if ids is None:  # op gave a fresh full-length array
+                    new = values
+                    changed = self._weights != new
+                    n_changed = int(np.count_nonzero(changed))
+                    if n_changed > len(new) // 4:  # most rows: store all weights, no ids
+                        ids_c, vals_c = None, new
+                    else:
+                        ids_c = np.flatnonzero(changed)
+                        vals_c = new[ids_c]
+                    del changed
+                    matched = len(new)
                 else:
-                    ids_c = np.flatnonzero(changed)
-                    vals_c = new[ids_c]
-                del changed
-                matched = len(new)
+                    ids = np.asarray(ids, dtype=np.int64)
+                    changed = self._weights[ids] != values
+                    ids_c, vals_c = ids[changed], values[changed]
+                    n_changed = int(ids_c.size)
+                    matched = int(ids.size)
+                    new = self._weights
+                if n_changed == 0 and skip_if_unchanged:
+                    warnings.warn(
+                        f"{auto}: no row would change, so nothing was committed "
+                        f"(the table stays at revision {self._revision})",
+                        NothingChangedWarning,
+                        stacklevel=3,
+                    )
+                    return self._revision
+                if ids is not None and n_changed:
+                    new = self._next_weights()
+                    changed_ids = ids_c
+                    old_c = new[ids_c]
+                    new[ids_c] = vals_c
+                    if n_changed > len(new) // 4:  # most rows: store all weights, no ids
+                        ids_c, vals_c = None, new
+                check_weight_total(new, what="the weights after this edit")
+                header = {
+                    "created": time.time(),
+                    "author": self._author,
+                    "session": self._session,
+                    "message": message if message is not None else auto,
+                    "rows_changed": n_changed,
+                    "rows_matched": matched,
+                    "action": action,
+                    **(extra or {}),
+                }
+                changes = [Change("weight", ids_c, vals_c)] if n_changed else []
+                after = State(-1, new, self._state.labels, self._state.columns)
+                number = self._store.newest_number() + 1
+                if columns is not None:
+                    after.columns = (*after.columns, number)
+                try:
+                    written = self._store.commit(number, self._revision, changes, header, after)
+                except BaseException as exc:
+                    if old_c is not None and new is self._state.weights:
+                        new[changed_ids] = old_c  # updated in place: put the old values back
+                    if new is self._state.weights:
+                        new.flags.writeable = False
+                    if isinstance(exc, RevisionTaken):
+                        continue  # another writer was quicker: redo the edit on its revision
+                    raise
+                new.flags.writeable = False
+                self._state = State(int(written["revision"]), new, after.labels, after.columns)
+                if columns is not None:
+                    self._columns.update(columns)
+                    self._loaded_columns.add(self._revision)
+                    self._columns_changed()
+                break
             else:
-                ids = np.asarray(ids, dtype=np.int64)
-                changed = self._weights[ids] != values
-                ids_c, vals_c = ids[changed], values[changed]
-                n_changed = int(ids_c.size)
-                new = self._next_weights()
-                old_c = new[ids_c]
-                new[ids_c] = vals_c
-                matched = int(ids.size)
-            header = {
-                "created": time.time(),
-                "author": self._author,
-                "message": message if message is not None else auto,
-                "rows_changed": n_changed,
-                "rows_matched": matched,
-                "action": action,
-                **(extra or {}),
-            }
-            try:
-                written = self._store.commit(self._revision, ids_c, vals_c, header, new)
-            except BaseException:
-                if new is self._weights:  # updated in place: put the old values back
-                    new[ids_c] = old_c
-                    new.flags.writeable = False
-                raise
-            new.flags.writeable = False
-            self._weights = new
-            self._revision = int(written["revision"])
-        self._redo = redo or []  # a new edit clears redo; set before subscribers look
+                raise StoreError(
+                    f"could not commit to {self._store.url}: {_MAX_ATTEMPTS} other commits "
+                    "landed first; try again"
+                )
         logger.debug(
             "revision %d (%s) in %.1f ms",
             self._revision,
@@ -856,57 +1114,104 @@ class WeightTable:
         reference to the current array (CPython reference count), it is updated
         in place instead: a million-row table then does not allocate 8 MB per edit.
         """
-        w = self._weights
-        # references: self._weights, the local w, and getrefcount's own argument
+        w = self._state.weights
+        # references: the state's attribute, the local w, and getrefcount's own argument
         if sys.getrefcount(w) <= 3 and w.flags.owndata:
             w.flags.writeable = True
             return w
         return w.copy()
 
+    def _check_writable(self) -> None:
+        if self._pinned:
+            raise ReadOnlyTableError(
+                f"this table was opened at revision {self._revision} (read-only); open it "
+                f"without revision= to edit: WeightTable.open({self._store.url!r})"
+            )
+
+    def _base_label_codes(self) -> np.ndarray:
+        return _columns.factorize(self._columns[self._label])[1].astype(np.int32)
+
     # ------------------------------------------------------------------ history
-    def history(self) -> pd.DataFrame:
-        """All revisions, oldest first.
+    def history(self, *, limit: int | None = None) -> pd.DataFrame:
+        """Revisions up to the current one, oldest first.
+
+        Parameters
+        ----------
+        limit : int, optional
+            Only the newest ``limit`` revisions (cheap on long histories).
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``revision, parent, created, author, message, rows_changed``;
-            ``created`` is a UTC timestamp. Damaged revision files are left out.
+            Columns ``revision, parent, created, author, message, rows_changed``,
+            plus ``action`` and ``session``; ``created`` is a UTC timestamp.
+            Damaged revision files are left out.
         """
-        rows = []
-        for rev in self._store.revision_numbers():
-            try:
-                h = self._store.header(rev)
-            except Exception:  # damaged: reported by open(); history lists what is readable
-                continue
-            parent = h.get("parent")
-            rows.append(
-                {
-                    "revision": rev,
-                    "parent": pd.NA if parent is None else int(parent),
-                    "created": pd.Timestamp(h.get("created", 0), unit="s", tz="UTC"),
-                    "author": h.get("author", ""),
-                    "message": h.get("message", ""),
-                    "rows_changed": int(h.get("rows_changed", 0)),
-                }
-            )
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ValueError(f"limit must be a non-negative integer; got {limit!r}")
+        if limit is None:
+            headers = list(self._store.headers(self._revision).values())
+        else:
+            headers = []
+            for h in self._headers_backward():
+                if len(headers) >= limit:
+                    break
+                headers.append(h)
+            headers.reverse()
+        cols = ["revision", "parent", "created", "author", "message", "rows_changed"]
         df = pd.DataFrame(
-            rows, columns=["revision", "parent", "created", "author", "message", "rows_changed"]
+            {
+                "revision": [int(h["revision"]) for h in headers],
+                "parent": pd.array(
+                    [None if h.get("parent") is None else int(h["parent"]) for h in headers],
+                    dtype="Int64",
+                ),
+                "created": pd.to_datetime(
+                    [float(h.get("created", 0)) for h in headers], unit="s", utc=True
+                ),
+                "author": [str(h.get("author", "")) for h in headers],
+                "message": [str(h.get("message", "")) for h in headers],
+                "rows_changed": [int(h.get("rows_changed", 0)) for h in headers],
+                "action": [str(h.get("action", "")) for h in headers],
+                "session": [str(h.get("session", "")) for h in headers],
+            },
+            columns=[*cols, "action", "session"],
         )
-        df["parent"] = df["parent"].astype("Int64")
         return df
 
+    def compact(self, *, progress: bool = True) -> dict[str, int]:
+        """Rewrite the store's snapshots under the current policy; no revision changes.
+
+        Old stores (and long histories) keep many full-size snapshots; compaction
+        writes compressed ones where they save replay work (dense near the newest
+        revision, log-spaced further back) and removes the rest, plus writes the
+        history chunks ``history()`` reads. Every revision keeps exactly its
+        weights, labels and columns. Safe beside writers in other processes (it
+        holds the writer lock) and against a kill at any point (new snapshots are
+        in place before old ones go). ``weightwidget compact STORE`` does the same.
+
+        Returns
+        -------
+        dict
+            ``snapshots_before``, ``snapshots_after``, ``snapshots_written``,
+            ``bytes_before`` and ``bytes_after`` (of the snapshot files).
+        """
+        self._check_writable()
+        with self._lock:
+            self._store.upgrade()
+            return self._store.compact(self._base_label_codes, progress=progress)
+
     def weights_at(self, rev: int) -> np.ndarray:
-        """The weights as they were at revision ``rev``."""
+        """The weights as they were at revision ``rev`` (a new array)."""
         rev = _check_revision(rev)
         if rev == self._revision:
             return self._weights.copy()
-        if rev not in set(self._store.revision_numbers()):
-            raise ValueError(
-                f"revision {rev} does not exist; revisions run from 0 to "
-                f"{self._store.next_number() - 1}"
-            )
-        return self._store.weights_at(rev, len(self))
+        newest = self._store.newest_number()
+        if not 0 <= rev <= newest:
+            raise ValueError(f"revision {rev} does not exist; revisions run from 0 to {newest}")
+        return self._store.state_at(rev, self._base_label_codes).weights
 
     def diff(self, a: int, b: int | None = None) -> pd.DataFrame:
         """Rows whose weight differs between revisions ``a`` and ``b``.
@@ -932,25 +1237,52 @@ class WeightTable:
         return out
 
     def latest(self) -> WeightTable:
-        """Pick up revisions (and columns) committed by other processes; returns ``self``."""
+        """Move this table to the newest revision in its store, in place; returns ``self``.
+
+        Picks up revisions (weights, labels, added columns) that other processes or
+        other handles committed. It changes this object (it does not return a new
+        one), so every view of it (a widget, a live sampler) follows. When nothing
+        changed it costs a couple of file checks (the store's ``HEAD`` record),
+        however long the history. A table opened at a past revision
+        (``open(path, revision=r)``) stays there.
+        """
+        if self._pinned:
+            return self
         with self._lock:  # the widget's comm handlers may run beside notebook code
-            rev, weights = self._store.head(len(self), known=(self._revision, self._weights))
-            changed = False
-            if rev != self._revision:
-                weights.flags.writeable = False
-                self._weights, self._revision = weights, rev
-                self._redo = []
-                changed = True
-            changed |= self._load_column_sets()
+            changed = self._refresh()
         if changed:
             self._notify()
         return self
 
-    def _refresh_locked(self) -> None:
-        rev, weights = self._store.head(len(self), known=(self._revision, self._weights))
-        if rev != self._revision:
-            weights.flags.writeable = False
-            self._weights, self._revision = weights, rev
+    def _refresh(self) -> bool:
+        """Bring the state to the store's newest good revision; True if it moved."""
+        newest = self._store.newest_number()
+        if newest == self._revision:
+            return False
+        with self._lock:
+            return self._refresh_locked(newest)
+
+    def _refresh_locked(self, newest: int | None = None) -> bool:
+        if newest is None:
+            newest = self._store.newest_number()
+        if newest == self._revision:
+            return False
+        known = State(
+            self._revision,
+            self._next_weights(),
+            None if self._state.labels is None else self._state.labels.copy(),
+            self._state.columns,
+        )
+        try:
+            state = self._store.head_state(self._base_label_codes, known=known, newest=newest)
+        finally:
+            self._state.weights.flags.writeable = False
+        moved = state.revision != self._revision
+        state.weights.flags.writeable = False
+        self._state = state
+        if self._load_columns():
+            moved = True
+        return moved
 
     # ------------------------------------------------------------------ columns
     def set_columns(
@@ -961,7 +1293,7 @@ class WeightTable:
         run: str | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> int:
-        """Add or replace per-sample columns (e.g. a run's metrics), persisted in the store.
+        """Add or replace per-sample columns (e.g. a run's metrics), as one revision.
 
         Parameters
         ----------
@@ -969,7 +1301,7 @@ class WeightTable:
             Each of length ``n_samples``; numbers, booleans or strings. The label
             column cannot be replaced.
         message : str, optional
-            A note stored with the columns.
+            The revision's message.
         run : str, optional
             The run these columns come from (``collect_metrics``,
             ``find_label_issues``); listed by :meth:`runs` with the revision the
@@ -981,40 +1313,37 @@ class WeightTable:
         Returns
         -------
         int
-            The table's revision after the columns were added.
+            The new revision (it changes no weight; it adds the columns).
         """
+        self._check_writable()
         if not columns:
             raise ValueError("set_columns needs at least one column")
         for key in columns:
-            if key in RESERVED or key == self._label:
-                raise ValueError(f"column name {key!r} is reserved; choose another name")
             if not isinstance(key, str) or not key:
                 raise TypeError(f"column names must be non-empty strings; got {key!r}")
+            if key in RESERVED or key == self._label:
+                raise ValueError(f"column name {key!r} is reserved; choose another name")
             if key in self._base_names:
                 raise ValueError(f"{key!r} is a base data column and cannot be replaced")
         normal = _columns.normalise_columns(dict(columns), label=None, n_rows=len(self))
         for key, values in normal.items():
             if query.column_kind(values) == "image":
                 raise ValueError(f"column {key!r}: added columns must be one-dimensional")
-        parquet = _columns.encode_base(normal)
-        set_name = (
-            "set-" + hashlib.blake2b("|".join(sorted(normal)).encode(), digest_size=6).hexdigest()
-        )
-        header: dict[str, Any] = {
-            "columns": list(normal),
-            "created": time.time(),
-            "author": self._author,
-            "message": message or f"columns {', '.join(normal)}",
-        }
+        extra: dict[str, Any] = {}
         if run is not None:
-            header.update(run=str(run), computed_at=self._revision, info=dict(info or {}))
-        with self._store.lock():
-            self._store.write_columns(set_name, parquet, header)
-        self._column_sets.add(f"{set_name}@{header['created']}")
-        self._columns.update(normal)
-        self._columns_changed()
-        self._notify()
-        return self._revision
+            extra.update(run=str(run), computed_at=self._revision, info=_jsonable(dict(info or {})))
+        ref = self._store.write_column_file(_columns.encode_base(normal))
+        extra["columns"] = {**ref, "names": list(normal)}
+        auto = f"columns {', '.join(normal)}" + (f" of run {run}" if run is not None else "")
+
+        def op(current: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+            return np.empty(0, dtype=np.int64), np.empty(0), auto
+
+        try:
+            return self._commit(op, message, action="columns", extra=extra, columns=normal)
+        except BaseException:
+            self._store.remove_column_file(ref)
+            raise
 
     def runs(self) -> pd.DataFrame:
         """The runs that wrote columns to this table, oldest first.
@@ -1023,41 +1352,70 @@ class WeightTable:
         -------
         pandas.DataFrame
             Columns ``run``, ``revision`` (the table revision the run was computed
-            at), ``created`` (UTC), ``author``, ``kind``, ``columns`` (the columns it
-            wrote) and ``aggregates`` (a dict, e.g. weighted accuracy and loss).
+            at), ``committed`` (the revision that added its columns), ``created``
+            (UTC), ``author``, ``kind``, ``columns`` (the columns it wrote) and
+            ``aggregates`` (a dict, e.g. weighted accuracy and loss).
         """
+        records = list(self._legacy_runs)
+        for rev in self._state.columns:
+            header = self._store.header(rev)
+            if "run" in header:
+                records.append({**header, "committed": rev})
         rows = []
-        for header, _ in self._store.read_columns():
-            if "run" not in header:
-                continue
+        for header in records:
             info = header.get("info") or {}
             rows.append(
                 {
                     "run": header["run"],
                     "revision": int(header.get("computed_at", 0)),
-                    "created": pd.Timestamp(header.get("created", 0), unit="s", tz="UTC"),
+                    "committed": header.get("committed"),
+                    "created": pd.Timestamp(float(header.get("created", 0)), unit="s", tz="UTC"),
                     "author": header.get("author", ""),
                     "kind": info.get("kind", ""),
-                    "columns": list(header.get("columns", [])),
+                    "columns": list(
+                        header["columns"]["names"]
+                        if isinstance(header.get("columns"), dict)
+                        else header.get("columns", [])
+                    ),
                     "aggregates": dict(info.get("aggregates") or {}),
                 }
             )
-        cols = ["run", "revision", "created", "author", "kind", "columns", "aggregates"]
-        return pd.DataFrame(rows, columns=cols)
+        cols = [
+            "run",
+            "revision",
+            "committed",
+            "created",
+            "author",
+            "kind",
+            "columns",
+            "aggregates",
+        ]
+        out = pd.DataFrame(rows, columns=cols)
+        out["committed"] = out["committed"].astype("Int64")
+        return out
 
-    def _load_column_sets(self) -> bool:
+    def _load_columns(self) -> bool:
+        """Merge the column sets of the current state that are not loaded yet."""
         changed = False
-        for header, payload in self._store.read_columns():
-            key = f"{header.get('set')}@{header.get('created')}"
-            if key in self._column_sets:
+        for rev in self._state.columns:
+            if rev in self._loaded_columns:
                 continue
-            self._column_sets.add(key)
-            cols = _columns.decode_base(payload, {}, {"n_rows": len(self)})
-            self._columns.update(cols)
+            header = self._store.header(rev)
+            blob = self._store.read_column_file(header["columns"], rev)
+            self._columns.update(_columns.decode_base(blob, {}, {"n_rows": len(self)}))
+            self._loaded_columns.add(rev)
             changed = True
         if changed:
             self._columns_changed()
         return changed
+
+    def _load_legacy_columns(self) -> None:
+        """Column sets of format-1 stores (``columns/*.col`` files)."""
+        for header, payload in self._store.read_legacy_columns():
+            self._columns.update(_columns.decode_base(payload, {}, {"n_rows": len(self)}))
+            if "run" in header:
+                self._legacy_runs.append(header)
+        self._columns_changed()
 
     def _columns_changed(self) -> None:
         self._columns_version += 1  # part of view.table_version: view caches follow
@@ -1301,6 +1659,31 @@ class WeightTable:
 
 
 # ---------------------------------------------------------------------- helpers
+def _extra_columns(columns: dict[str, Any]) -> dict[str, Any]:
+    """Keyword columns of ``from_arrays`` / ``from_torch_dataset``: ``label`` is taken."""
+    if "label" in columns:
+        raise ValueError(
+            "'label' is the name of the label column (from labels=); give the extra column "
+            "another name"
+        )
+    return columns
+
+
+def _legacy_default_store(
+    columns: dict[str, Any], kinds: dict[str, str], weights: np.ndarray
+) -> str | None:
+    """The default folder an unnamed table got before fingerprints named their method.
+
+    Only looked for when such folders exist, since it hashes text per distinct value.
+    """
+    root = Path(DEFAULT_STORE_DIR)
+    if not root.is_dir() or not any(p.name.startswith("table-") for p in root.iterdir()):
+        return None
+    old, _ = _columns.legacy_fingerprint(columns, kinds, weights)
+    path = root / f"table-{old[:12]}"
+    return str(path) if path.exists() else None
+
+
 def _author(author: str | None) -> str:
     if author is not None:
         return str(author)
@@ -1311,6 +1694,21 @@ def _author(author: str | None) -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays turned into plain JSON types."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _check_revision(rev: Any) -> int:
