@@ -850,3 +850,17 @@ def test_bad_brushes_are_refused(rec, payload, match):
     c, _ = rec.ask("brush", **payload)
     assert re.search(match, c["error"]), c["error"]
     assert rec.w.filter == before
+
+
+def test_a_state_change_with_selection_before_filter(w, resent, table):
+    # the page may send the keys in any order: the selection is checked against the
+    # filter that comes with it
+    twos = table.select("label == 2")[:3].tolist()
+    w.set_state({"selected": twos, "filter": "label == 2"})
+    assert w.filter == "label == 2" and w.selected == twos and w.error == ""
+    ones = table.select("label == 1")[:2].tolist()
+    with w.hold_trait_notifications():
+        w.selected = []
+        w.filter = "label == 1"
+        w.selected = ones
+    assert w.selected == ones and w.table_view.selected.tolist() == ones

@@ -90,10 +90,21 @@ requests = st.one_of(
 )
 
 STATE_VALUES = {
-    "filter": maybe(st.sampled_from(FILTERS)),
+    "filter": maybe(st.sampled_from([*FILTERS, "label == 0", "label == 2"])),
     "sort_by": maybe(st.sampled_from([None, "", *COLUMNS, "nope"])),
     "sort_ascending": maybe(st.booleans()),
-    "selected": maybe(st.lists(st.integers(-2, N + 2), max_size=12)),
+    "selected": maybe(
+        st.one_of(
+            st.lists(st.integers(-2, N + 2), max_size=12),
+            # rows one filter shows and another hides (make_table's labels, same seed)
+            st.sampled_from(
+                [
+                    np.flatnonzero(np.random.default_rng(0).integers(0, 3, N) == k)[:4].tolist()
+                    for k in range(3)
+                ]
+            ),
+        )
+    ),
     "select_all": maybe(st.booleans()),
 }
 OTHER_KEYS = [
@@ -109,7 +120,10 @@ OTHER_KEYS = [
     "bogus",
 ]
 state_changes = st.one_of(
-    st.fixed_dictionaries({}, optional=STATE_VALUES),
+    # the page's keys in any order (a selection may come before its filter)
+    st.fixed_dictionaries({}, optional=STATE_VALUES).flatmap(
+        lambda d: st.permutations(list(d.items())).map(dict)
+    ),
     st.dictionaries(st.sampled_from(OTHER_KEYS) | st.text(max_size=8), jsonish, max_size=3),
     jsonish,
 )

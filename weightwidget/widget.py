@@ -325,6 +325,10 @@ class WeightWidget(anywidget.AnyWidget):
 
     @traitlets.observe("selected")
     def _on_selected(self, change: dict[str, Any]) -> None:
+        # notifications of one change come in the order the keys were set: the selection
+        # was validated against the new filter, so the view takes that filter first
+        if self._view.filter != self.filter:
+            self._view.set_filter(self.filter)
         self._view.select(change["new"])
         if change["new"] and self.select_all:
             self.select_all = False
