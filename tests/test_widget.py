@@ -864,3 +864,12 @@ def test_a_state_change_with_selection_before_filter(w, resent, table):
         w.filter = "label == 1"
         w.selected = ones
     assert w.selected == ones and w.table_view.selected.tolist() == ones
+
+
+def test_a_revert_that_changes_nothing_commits_nothing_and_says_so(rec, table):
+    rec.ask("edit", row=0, value=2.0)
+    c, _ = rec.ask("revert", revision=1)  # already at revision 1's weights
+    assert c["ok"] and c["revision"] == 1 and c["rows"] == 0
+    assert "no row would change" in c["message"] and table.revision == 1
+    c, _ = rec.ask("revert", revision=0)
+    assert c["message"] == "r2: revert to r0" and table.weights[0] == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ import traitlets
 from . import _protocol as protocol
 from . import _serialize
 from ._protocol import ProtocolError, clip
-from .errors import FilterError
+from .errors import FilterError, NothingChangedWarning
 from .view import TableView
 
 if TYPE_CHECKING:
@@ -475,20 +476,31 @@ class WeightWidget(anywidget.AnyWidget):
             self.selected = ids.tolist()
         return {"ok": True, "rows": len(self.selected)}, []
 
+    def _commit_or_say(self, what: str, action: Callable[[], int]) -> tuple[dict[str, Any], list]:
+        """Run undo/redo/revert; one that would change no row commits nothing and says so."""
+        before = self._table.revision
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NothingChangedWarning)
+            rev = action()
+        self._refresh_undo()  # undo state comes from the store's history
+        quiet = [w for w in caught if issubclass(w.category, NothingChangedWarning)]
+        for w in caught:
+            if w not in quiet:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if quiet or rev == before:
+            text = str(quiet[0].message) if quiet else f"{what}: nothing to change"
+            return {"ok": True, "revision": rev, "rows": 0, "message": clip(text)}, []
+        return self._done(rev, what, self._last_rows_changed())
+
     def _answer_undo(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        rev = self._table.undo()
-        self._refresh_undo()  # the table notifies before it updates its redo stack
-        return self._done(rev, "undo", self._last_rows_changed())
+        return self._commit_or_say("undo", self._table.undo)
 
     def _answer_redo(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        rev = self._table.redo()
-        self._refresh_undo()
-        return self._done(rev, "redo", self._last_rows_changed())
+        return self._commit_or_say("redo", self._table.redo)
 
     def _answer_revert(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
         target = msg["revision"]
-        rev = self._table.revert(target)
-        return self._done(rev, f"revert to r{target}", self._last_rows_changed())
+        return self._commit_or_say(f"revert to r{target}", lambda: self._table.revert(target))
 
     def _last_rows_changed(self) -> int:
         return int(self.history[-1]["rows_changed"]) if self.history else 0

@@ -232,11 +232,16 @@ def test_undo_and_redo(nb, disk):
     assert disk.revision == 5 and disk.weights[3] == 1
     hist = widget(nb).locator(".ww-rev")
     expect(hist).to_have_count(6)
-    # revert to r1 from the history panel (itself a new revision)
+    # revert to r1 from the history panel: r5 already has its weights, so nothing is
+    # committed and the status band says so
     widget(nb).locator('.ww-rev[data-revision="1"] .ww-revert').click()
+    expect(widget(nb).locator(".ww-message")).to_contain_text("no row would change")
+    expect(widget(nb).locator(".ww-rev.ww-current .ww-rev-num")).to_have_text("r5")
+    # revert to r0 (itself a new revision)
+    widget(nb).locator('.ww-rev[data-revision="0"] .ww-revert').click()
     expect(widget(nb).locator(".ww-rev.ww-current .ww-rev-num")).to_have_text("r6")
     disk.latest()
-    assert disk.revision == 6 and disk.weights[:4].tolist() == [1, 1, 2.5, 1]
+    assert disk.revision == 6 and disk.weights[:4].tolist() == [1, 1, 1, 1]
 
 
 def test_python_edit_and_other_process_show_up(nb, disk):
