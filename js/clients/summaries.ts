@@ -79,17 +79,25 @@ export function drawHistogram(cell: HTMLElement, s: HistogramSummary, opts: Summ
   const n = s.counts.length;
   const lo = s.edges[0]!;
   const hi = s.edges[n]!;
-  const max = Math.max(1, ...s.totals);
+  // one scale for both, as in quak; but when the filter matches few rows, the scale
+  // follows the matched bars (all rows' bars are then cut at the top), so the shape of
+  // the matched rows stays visible
+  const maxTotal = Math.max(1, ...s.totals);
+  const maxCount = Math.max(0, ...s.counts);
+  const zoomed = maxCount > 0 && maxCount < maxTotal / 4;
+  const max = zoomed ? maxCount / 0.85 : maxTotal;
+  const pct = (v: number) => `${Math.min(100, (v / max) * 100)}%`;
   const chart = el("div", "ww-hist-chart");
   chart.dataset.column = s.name;
+  chart.classList.toggle("ww-zoomed", zoomed);
   chart.title = `${s.name}: drag to filter a range, click a bar for one bin`;
   for (let i = 0; i < n; i++) {
     const bin = el("div", "ww-bin");
     const total = el("div", "ww-bin-total");
-    total.style.height = `${(s.totals[i]! / max) * 100}%`;
+    total.style.height = pct(s.totals[i]!);
     const match = el("div", "ww-bin-match");
     const c = s.counts[i]!;
-    match.style.height = `${(c / max) * 100}%`;
+    match.style.height = pct(c);
     if (c > 0) match.style.minHeight = "1px"; // a few matched rows stay visible
     const range = s.integer && s.edges[i + 1]! - s.edges[i]! === 1
       ? formatNumber(s.edges[i]!)

@@ -68,6 +68,15 @@ describe("histogram summary", () => {
     expect(cell.querySelector(".ww-sum-axis")!.textContent).toBe("0∅ 74");
   });
 
+  it("a filter matching few rows zooms in on them; all rows' bars are cut at the top", () => {
+    const few = { ...hist, counts: [2, 0, 4, 1], matched: 7 };
+    const { cell } = mountChart(few);
+    const h = (sel: string) => Array.from(cell.querySelectorAll<HTMLElement>(sel), (b) => b.style.height);
+    expect(h(".ww-bin-match")).toEqual(["42.5%", "0%", "85%", "21.25%"]);
+    expect(h(".ww-bin-total")).toEqual(["100%", "100%", "100%", "100%"]);
+    expect(cell.querySelector(".ww-hist-chart")!.classList.contains("ww-zoomed")).toBe(true);
+  });
+
   it("integer bins are labelled by their values", () => {
     const { cell } = mountChart({ ...hist, integer: true });
     expect(cell.querySelector(".ww-sum-axis")!.textContent).toBe("0∅ 73");
