@@ -14,6 +14,7 @@ from ._common import machine, print_table
 
 SUITES = [
     ("core (table, store, filters)", "benchmarks.bench_core"),
+    ("store at 10,000 revisions", "benchmarks.bench_store"),
     ("samplers", "benchmarks.bench_samplers"),
     ("widget", "benchmarks.bench_widget"),
     ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),

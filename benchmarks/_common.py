@@ -56,6 +56,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
     if unit == "s":
         return f"{value:,.2f} s"
+    if unit == "MB":
+        return f"{value:,.1f} MB"
     if unit == "KB":
         return f"{value:,.1f} KB"
     if unit == "x":

@@ -92,7 +92,7 @@ def run(quick: bool = False) -> list[dict]:
         opened = timeit(lambda: ww.WeightTable.open(path), repeat=5)
         check = ww.WeightTable.open(path)
         assert check.revision == t.revision and np.array_equal(check.weights, t.weights)
-        base = path / "base" / "columns.parquet"
+        (base,) = path.glob("base/*/columns.parquet")
         read_base = timeit(lambda: pd.read_parquet(base), repeat=5)
         rows.append(
             row(

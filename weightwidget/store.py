@@ -69,6 +69,10 @@ MAGIC = b"WWSTORE1"
 LOCK_TIMEOUT = 60.0
 #: Revisions per history log chunk.
 LOG_CHUNK = 256
+#: The newest (partial) chunk is rewritten every this many revisions.
+LOG_TAIL_EVERY = 16
+#: Snapshots kept however old; older ones thin out to one per quarter octave of distance.
+KEEP_NEWEST_SNAPSHOTS = 16
 #: Payloads larger than this are compressed (zstd).
 COMPRESS_OVER = 4096
 _REV_NAME = re.compile(r"^r(\d{12})\.rev$")
@@ -263,10 +267,14 @@ class _LocalFiles:
     def _tmp(self, final: Path) -> Path:
         return final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
-    def write(self, rel: str, data: bytes | Buffers, *, exclusive: bool = False) -> None:
+    def write(
+        self, rel: str, data: bytes | Buffers, *, exclusive: bool = False, durable: bool = True
+    ) -> None:
         """Write ``data`` atomically; ``exclusive`` raises FileExistsError if ``rel`` exists.
 
-        Nothing is left behind when this raises: the temporary file is removed.
+        ``durable=False`` skips the fsyncs, for hints and caches a reader can do
+        without after a power loss. Nothing is left behind when this raises: the
+        temporary file is removed.
         """
         final = self.path(rel)
         tmp = self._tmp(final)
@@ -278,7 +286,8 @@ class _LocalFiles:
                     while view:
                         written = os.write(fd, view)
                         view = view[written:]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             if exclusive:
@@ -290,7 +299,8 @@ class _LocalFiles:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._sync_dir(final.parent)
+        if durable:
+            self._sync_dir(final.parent)
 
     def write_from(self, rel: str, produce: Callable[[Any], None]) -> dict[str, int]:
         """Atomically write a file that ``produce(fileobj)`` streams; return its crc/size."""
@@ -432,7 +442,9 @@ class _FsspecFiles:
     def makedirs(self, rel: str = "") -> None:
         self.fs.makedirs(self.path(rel), exist_ok=True)
 
-    def write(self, rel: str, data: bytes | Buffers, *, exclusive: bool = False) -> None:
+    def write(
+        self, rel: str, data: bytes | Buffers, *, exclusive: bool = False, durable: bool = True
+    ) -> None:
         final = self.path(rel)
         with _process_lock(self.url + "#write"):
             if exclusive and self.fs.exists(final):
@@ -787,6 +799,9 @@ class RevisionStore:
         self._snapshots: set[int] | None = None
         self._chain_cost = 0.0  # replay cost since the newest snapshot of our head
         self._last_snapshot_size = 0
+        self._log_lengths: dict[int, int] = {}  # block -> revisions its chunk holds
+        self._log_packed: set[int] = set()  # blocks whose chunk packs their revisions
+        self._packs: dict[int, tuple[list[int], bytes]] = {}  # loaded while replaying
 
     @property
     def n_rows(self) -> int:
@@ -1028,17 +1043,20 @@ class RevisionStore:
         return value if isinstance(value, int) and value >= 0 else None
 
     def _write_head(self, rev: int) -> None:
-        self.files.write("HEAD", json.dumps({"revision": rev}).encode())
+        # a hint: readers check it and probe past it, so it needs no fsync
+        self.files.write("HEAD", json.dumps({"revision": rev}).encode(), durable=False)
 
     # ----------------------------------------------------------------- revisions
     def read_revision(self, rev: int) -> Revision:
         """Read and check one revision file."""
         rel = rev_name(rev)
         path = f"{self.url}/{rel}"
-        try:
-            data = self.files.read(rel, limit=self._revision_limit())
-        except FileNotFoundError:
-            raise StoreCorruptedError(f"{path} is missing", path=path) from None
+        data = self._packed(rev)
+        if data is None:
+            try:
+                data = self.files.read(rel, limit=self._revision_limit())
+            except FileNotFoundError:
+                raise StoreCorruptedError(f"{path} is missing", path=path) from None
         revision = decode_revision(data, path, self.n_rows)
         if revision.number != rev:
             raise StoreCorruptedError(
@@ -1062,39 +1080,30 @@ class RevisionStore:
     def headers(self, upto: int) -> dict[int, dict[str, Any]]:
         """Headers of revisions ``0..upto`` that read back whole (damaged ones left out).
 
-        Reads the history log chunks (256 revisions each), then the single revision
-        files after them; a chunk found missing is written for the next reader.
+        Reads the history chunks (up to 256 revisions each, the newest one partial),
+        then the few revision files after them; a chunk found missing, short or
+        without its pack is written back for the next reader.
         """
-        whole_blocks = (upto + 1) // LOG_CHUNK
         listed = {
             int(m.group(1)) for name in self.files.listdir("log") if (m := _LOG_NAME.match(name))
         }
-        for block in range(whole_blocks):
+        for block in range(upto // LOG_CHUNK + 1):
             first = block * LOG_CHUNK
-            if block in listed and any(
-                r not in self._headers for r in range(first, first + LOG_CHUNK)
-            ):
-                try:
-                    for h in self._read_log(block):
-                        self._headers.setdefault(int(h["revision"]), h)
-                except (StoreCorruptedError, FileNotFoundError, ValueError, KeyError) as exc:
-                    warnings.warn(
-                        f"{exc}; reading its revisions one by one",
-                        StoreCorruptionWarning,
-                        stacklevel=3,
-                    )
+            last = min(first + LOG_CHUNK - 1, upto)
+            if block in listed and any(r not in self._headers for r in range(first, last + 1)):
+                self._load_log(block)
         missing = [r for r in range(upto + 1) if r not in self._headers and r not in self._bad]
         found = self.files.read_many([rev_name(r) for r in missing], limit=self._revision_limit())
         for rev in missing:
             data = found.get(rev_name(rev))
             if data is None:
                 continue
+            path = f"{self.url}/{rev_name(rev)}"
             try:
-                revision = decode_revision(data, f"{self.url}/{rev_name(rev)}", self.n_rows)
-                if revision.number != rev:
+                header, _ = unframe(data, path)
+                if header.get("revision") != rev:
                     raise StoreCorruptedError(
-                        f"{self.url}/{rev_name(rev)} holds revision {revision.number}",
-                        path=f"{self.url}/{rev_name(rev)}",
+                        f"{path} holds revision {header.get('revision')}, not {rev}", path=path
                     )
             except StoreCorruptedError as exc:
                 if self._bad.get(rev) != exc.path:
@@ -1103,12 +1112,16 @@ class RevisionStore:
                         f"{exc}; the history leaves it out", StoreCorruptionWarning, stacklevel=3
                     )
                 continue
-            if revision.number == rev:
-                self._headers[rev] = revision.header
-                self._sizes[rev] = revision.size
-        for block in range(whole_blocks):
-            if block not in listed:
-                self._write_log(block)
+            self._headers[rev] = header
+        for block in range(upto // LOG_CHUNK + 1):
+            first = block * LOG_CHUNK
+            last = min(first + LOG_CHUNK - 1, upto)
+            if last == first + LOG_CHUNK - 1:
+                stale = block not in self._log_packed
+            else:
+                stale = self._log_lengths.get(block, 0) < last - first + 1 - LOG_TAIL_EVERY
+            if stale:
+                self._write_log(block, last)
         return {r: self._headers[r] for r in range(upto + 1) if r in self._headers}
 
     def header_block(self, block: int) -> None:
@@ -1116,43 +1129,118 @@ class RevisionStore:
         first = block * LOG_CHUNK
         if all(r in self._headers for r in range(first, first + LOG_CHUNK)):
             return
-        try:
-            for h in self._read_log(block):
-                self._headers.setdefault(int(h["revision"]), h)
-        except (StoreCorruptedError, FileNotFoundError, ValueError, KeyError):
-            pass  # single files are read on demand
+        self._load_log(block, quiet=True)
 
-    def _read_log(self, block: int) -> list[dict[str, Any]]:
+    def _load_log(self, block: int, *, quiet: bool = False) -> None:
+        try:
+            entries, packed = self._read_log(block)
+        except FileNotFoundError:
+            return
+        except (StoreCorruptedError, ValueError, KeyError, TypeError) as exc:
+            if not quiet:
+                warnings.warn(
+                    f"{exc}; reading its revisions one by one", StoreCorruptionWarning, stacklevel=4
+                )
+            return
+        for h in entries:
+            self._headers.setdefault(int(h["revision"]), h)
+        self._log_lengths[block] = len(entries)
+        if packed:
+            self._log_packed.add(block)
+
+    def _read_chunk(self, block: int) -> tuple[dict[str, Any], memoryview, str]:
         rel = log_name(block)
         path = f"{self.url}/{rel}"
-        data = self.files.read(rel, limit=256 << 20)
+        data = self.files.read(rel, limit=64 * self.n_rows + (256 << 20))
         header, payload = unframe(data, path)
         if header.get("block") != block:
             raise StoreCorruptedError(f"{path} holds block {header.get('block')}", path=path)
-        body = _decompress(payload, int(header["raw_size"]), path)
+        return header, payload, path
+
+    def _read_log(self, block: int) -> tuple[list[dict[str, Any]], bool]:
+        """The headers a chunk holds, and whether it packs its revisions too."""
+        header, payload, path = self._read_chunk(block)
+        size = int(header.get("headers_size", len(payload)))
+        body = _decompress(payload[:size], int(header["raw_size"]), path)
         entries = json.loads(body)
         first = block * LOG_CHUNK
-        if not isinstance(entries, list) or any(
-            not isinstance(h, dict) or not first <= int(h.get("revision", -1)) < first + LOG_CHUNK
-            for h in entries
-        ):
-            raise StoreCorruptedError(f"{path} holds revisions of another block", path=path)
-        return entries
-
-    def _write_log(self, block: int) -> None:
-        """Write the history chunk of a block when all its revisions read back whole."""
-        first = block * LOG_CHUNK
-        entries = [self._headers.get(r) for r in range(first, first + LOG_CHUNK)]
-        if any(h is None for h in entries):
-            return  # a damaged or unread revision: keep reading them one by one
-        body = json.dumps(entries, separators=(",", ":")).encode()
-        try:
-            self.files.write(
-                log_name(block),
-                frame({"block": block, "raw_size": len(body)}, _compress(body)),
+        if (
+            not isinstance(entries, list)
+            or not 0 < len(entries) <= LOG_CHUNK
+            or any(
+                not isinstance(h, dict) or h.get("revision") != first + i
+                for i, h in enumerate(entries)
             )
+        ):
+            raise StoreCorruptedError(f"{path} does not hold revisions {first}...", path=path)
+        return entries, isinstance(header.get("pack"), dict)
+
+    def _write_log(self, block: int, last: int) -> None:
+        """Write the history chunk of ``block`` up to revision ``last``.
+
+        A whole block's chunk also packs its 256 revision files, so replaying a
+        long stretch of old revisions reads one file instead of 256. A cache: no
+        chunk is written over a damaged or unread revision, and a failure is
+        ignored (the next reader writes it).
+        """
+        first = block * LOG_CHUNK
+        entries = [self._headers.get(r) for r in range(first, last + 1)]
+        if not entries or any(h is None for h in entries):
+            return
+        body = json.dumps(entries, separators=(",", ":")).encode()
+        heads = _compress(body)
+        header: dict[str, Any] = {"block": block, "raw_size": len(body), "headers_size": len(heads)}
+        parts = [heads]
+        if last == first + LOG_CHUNK - 1:
+            rels = [rev_name(r) for r in range(first, last + 1)]
+            found = self.files.read_many(rels, limit=self._revision_limit())
+            blobs = [found.get(rel) for rel in rels]
+            if any(b is None for b in blobs):
+                return
+            packed = b"".join(blobs)  # type: ignore[arg-type]
+            body_packed = _compress(packed)
+            header["pack"] = {
+                "raw_size": len(packed),
+                "size": len(body_packed),
+                "lengths": [len(b) for b in blobs],  # type: ignore[arg-type]
+            }
+            parts.append(body_packed)
+        try:
+            self.files.write(log_name(block), frame(header, *parts), durable=False)
         except (OSError, StoreError):
-            pass  # a cache only: the next reader writes it
+            return  # the next reader writes it
+        self._log_lengths[block] = len(entries)
+        if "pack" in header:
+            self._log_packed.add(block)
+
+    def _packed(self, rev: int) -> bytes | None:
+        """A revision's file bytes from a loaded pack, if its block's pack is loaded."""
+        pack = self._packs.get(rev // LOG_CHUNK)
+        if pack is None:
+            return None
+        start, end = pack[0][rev % LOG_CHUNK], pack[0][rev % LOG_CHUNK + 1]
+        return pack[1][start:end]
+
+    def _load_packs(self, lo: int, hi: int) -> None:
+        """Load the packs of the whole blocks between revisions ``lo`` and ``hi``."""
+        for block in range(max(lo, 0) // LOG_CHUNK, hi // LOG_CHUNK + 1):
+            if block in self._packs or (block + 1) * LOG_CHUNK - 1 > hi + LOG_CHUNK:
+                continue
+            try:
+                header, payload, path = self._read_chunk(block)
+                pack = header.get("pack")
+                if not isinstance(pack, dict):
+                    continue
+                size = int(header["headers_size"])
+                blob = _decompress(
+                    payload[size : size + int(pack["size"])], int(pack["raw_size"]), path
+                )
+                lengths = [int(x) for x in pack["lengths"]]
+                if len(lengths) != LOG_CHUNK or sum(lengths) != len(blob):
+                    continue
+            except (FileNotFoundError, StoreCorruptedError, KeyError, TypeError, ValueError):
+                continue  # the single files are there
+            self._packs[block] = (np.concatenate([[0], np.cumsum(lengths)]).tolist(), blob)
 
     def snapshot_numbers(self, *, fresh: bool = True) -> set[int]:
         """Revisions that have a snapshot file."""
@@ -1231,6 +1319,16 @@ class RevisionStore:
         A damaged snapshot is skipped in favour of an older one.
         """
         self.read_revision(rev)  # the revision file is the commit: it must read back whole
+        snapshots_before = [s for s in self.snapshot_numbers(fresh=False) if s <= rev]
+        nearest = max(snapshots_before, default=0)
+        try:
+            if rev - nearest > 32:  # a long replay: read whole blocks from their packs
+                self._load_packs(nearest, rev)
+            return self._state_at(rev, base_labels)
+        finally:
+            self._packs.clear()
+
+    def _state_at(self, rev: int, base_labels: Callable[[], np.ndarray]) -> State:
         skip: set[int] = set()
         listed_afresh = False
         while True:
@@ -1400,14 +1498,14 @@ class RevisionStore:
         if not self_contained and self._snapshot_due():
             try:
                 self._write_snapshot(after)
+                self._thin_snapshots(number)
             except (OSError, StoreError) as exc:
                 skipped.append(f"its snapshot ({exc})")
-        if number % LOG_CHUNK == LOG_CHUNK - 1:
-            block = number // LOG_CHUNK
+        if number % LOG_TAIL_EVERY == LOG_TAIL_EVERY - 1:
             try:
                 self.headers(number)  # reads what is missing; writes the chunk
             except (OSError, StoreError) as exc:
-                skipped.append(f"the history chunk of block {block} ({exc})")
+                skipped.append(f"the history chunk of revision {number} ({exc})")
         try:
             self._write_head(number)
         except (OSError, StoreError) as exc:
@@ -1557,22 +1655,49 @@ class RevisionStore:
         return "fields" in header
 
     def _snapshot_plan(self, revisions: list[int], newest: int) -> set[int]:
-        """Which revisions keep a snapshot: 0, the newest, and a log-spaced ladder."""
-        keep = {0, newest}
-        if not revisions:
-            return keep
-        step = 64
-        edge = newest
-        while edge > 0:
-            lo = max(0, edge - 8 * step)
-            for r in range(edge, lo, -step):
-                keep.add(r)
-            edge = lo
-            step *= 2
-        return {r for r in keep if r in set(revisions)}
+        """Where compaction keeps a snapshot.
+
+        At 0, the newest revision, and the newest revision of every quarter octave
+        of distance from it, so a past revision at distance d replays at most about
+        d/5 deltas.
+        """
+        plan = {0, newest}
+        j = 0
+        while True:
+            distance = int(np.ceil(2 ** (j / 4)))
+            if distance > newest:
+                break
+            if distance >= 32:
+                plan.add(newest - distance)
+            j += 1
+        existing = set(revisions)
+        return {r for r in plan if r in existing}
+
+    def _thin_snapshots(self, newest: int) -> None:
+        """Remove snapshots that no longer save replay work (see :func:`keep_snapshots`)."""
+        snapshots = sorted(self.snapshot_numbers(fresh=True))
+        for rev in set(snapshots) - keep_snapshots(snapshots, newest):
+            self.files.remove(snap_name(rev))
+            self._snapshots.discard(rev)  # type: ignore[union-attr]
 
     def _file_size(self, rel: str) -> int:
         return self.files.size(rel)
+
+
+def keep_snapshots(snapshots: list[int], newest: int) -> set[int]:
+    """Which snapshots to keep as the history grows.
+
+    0, the newest :data:`KEEP_NEWEST_SNAPSHOTS`, and older ones log-spaced (the
+    newest snapshot in each quarter octave of distance from ``newest``), so their
+    number grows with the log of the history's length.
+    """
+    ordered = sorted(snapshots)
+    keep = {0, *ordered[-KEEP_NEWEST_SNAPSHOTS:]}
+    best: dict[int, int] = {}
+    for rev in ordered[:-KEEP_NEWEST_SNAPSHOTS]:
+        bucket = int(4 * np.log2(max(newest - rev, 1)))
+        best[bucket] = min(best.get(bucket, rev), rev)  # the oldest: it moves on first
+    return keep | set(best.values())
 
 
 def _self_contained(revision: Revision) -> State | None:
