@@ -873,3 +873,12 @@ def test_a_revert_that_changes_nothing_commits_nothing_and_says_so(rec, table):
     assert "no row would change" in c["message"] and table.revision == 1
     c, _ = rec.ask("revert", revision=0)
     assert c["message"] == "r2: revert to r0" and table.weights[0] == 1
+
+
+def test_the_history_panel_gets_only_the_newest_revisions(table, monkeypatch):
+    monkeypatch.setattr(widget_mod, "HISTORY_ROWS", 5)
+    for i in range(8):
+        table.set_weights([i], 2.0, message=f"edit {i}")
+    w = WeightWidget(table)
+    assert [h["revision"] for h in w.history] == [4, 5, 6, 7, 8]
+    assert w.history[-1]["message"] == "edit 7"

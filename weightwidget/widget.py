@@ -40,6 +40,8 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 MAX_PAGE = protocol.MAX_PAGE
 #: Most rows one shift-click range may select (select all matching has no limit).
 MAX_RANGE = 100_000
+#: Revisions the history panel lists (the newest).
+HISTORY_ROWS = 200
 #: Requests slower than this are logged.
 SLOW_MS = 250.0
 #: The page's errors: a request or state change that breaks the contract (see _protocol).
@@ -370,7 +372,8 @@ class WeightWidget(anywidget.AnyWidget):
         weight_sum = sum(c["weight_sum"] for c in classes)
         self._set("classes", classes)
         self._set("summary", _serialize.summary_payload(t.weights, weight_sum))
-        self._set("history", _serialize.history_payload(t.history()))
+        # only the newest revisions travel: the table reads just those headers
+        self._set("history", _serialize.history_payload(t.history(limit=HISTORY_ROWS)))
         self._refresh_undo()
 
     def _refresh_undo(self) -> None:
