@@ -119,6 +119,7 @@ class WeightTable:
         self._lock = threading.RLock()  # edits and refreshes from several threads
         self._loaded_columns: set[int] = set()  # column revisions merged into _columns
         self._legacy_runs: list[dict[str, Any]] = []
+        self._tops_cache: tuple[int, tuple[int | None, int | None]] | None = None
         self._columns_version = 0
         # labels: revision 0's encoding (set by _build, else computed once from the
         # base column), the classes added along each revision's chain, and the
@@ -1189,12 +1190,20 @@ class WeightTable:
         """
         if self._pinned:
             return None, None
+        cached = self._tops_cache
+        if cached is not None and cached[0] == self._revision:
+            return cached[1]
+        tops = self._scan_undo_redo_tops()
+        self._tops_cache = (self._revision, tops)
+        return tops
+
+    def _scan_undo_redo_tops(self) -> tuple[int | None, int | None]:
         undone: set[int] = set()
         redone: set[int] = set()
         undo_top: int | None = None
         redo_top: int | None = None
         redo_open = True
-        for header in self._headers_backward():
+        for header in self._headers_backward(session=self._session):
             if header.get("session") != self._session:
                 continue
             rev, action = int(header["revision"]), header.get("action")
@@ -1214,14 +1223,23 @@ class WeightTable:
                 break
         return undo_top, redo_top
 
-    def _headers_backward(self) -> Iterator[dict[str, Any]]:
-        """Headers from the current revision back to 0 (damaged revisions skipped)."""
+    def _headers_backward(self, *, session: str | None = None) -> Iterator[dict[str, Any]]:
+        """Headers from the current revision back to 0 (damaged revisions skipped).
+
+        With ``session``, whole blocks of 256 revisions whose history chunk says
+        that session committed none of them are skipped unread.
+        """
         from .store import LOG_CHUNK
 
         store = self._store
         rev = self._revision
         while rev >= 0:
             block = rev // LOG_CHUNK
+            if session is not None and rev == block * LOG_CHUNK + LOG_CHUNK - 1:
+                sessions = store.block_sessions(block)
+                if sessions is not None and session not in sessions:
+                    rev -= LOG_CHUNK
+                    continue
             if rev not in store._headers and rev - block * LOG_CHUNK > 8:
                 store.header_block(block)  # one chunk instead of up to 256 files
             try:
