@@ -89,6 +89,8 @@ _BASE_REL = re.compile(
 )
 _COLUMNS_REL = re.compile(r"^columns/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
 _META_LIMIT = 64 << 20
+# header fields only the revision file itself needs (how its payload is encoded)
+_FILE_ONLY = frozenset({"changes", "codec", "raw_size", "format", "start"})
 
 
 class RevisionTaken(StoreError):
@@ -1339,7 +1341,9 @@ class RevisionStore:
         entries = [self._headers.get(r) for r in range(first, last + 1)]
         if not entries or any(h is None for h in entries):
             return
-        body = json.dumps(entries, separators=(",", ":")).encode()
+        # what decoding a file needs stays in the file: the history keeps the rest
+        slim = [{k: v for k, v in h.items() if k not in _FILE_ONLY} for h in entries]  # type: ignore[union-attr]
+        body = json.dumps(slim, separators=(",", ":")).encode()
         heads = _compress(body)
         header: dict[str, Any] = {
             "block": block,
