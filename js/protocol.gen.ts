@@ -20,12 +20,15 @@ export interface ClassInfo {
   filter: string;
 }
 
-/** Rows, included rows (weight > 0), weight sum and effective sample size. */
+/** Rows, included rows (weight > 0), weight sum, effective sample size, unlabelled rows. */
 export interface Summary {
   rows: number;
   included: number;
   weight_sum: number;
   ess: number;
+  unlabelled: number;
+  /** The filter text selecting the unlabelled rows (quoted by the kernel). */
+  unlabelled_filter: string;
 }
 
 /** One revision, as listed in the `history` trait (newest last). */
@@ -145,6 +148,20 @@ export interface OkReply {
   message?: string;
 }
 
+/** One row's image as uint8 pixels (height x width x channels) in a buffer, and its label. */
+export interface PreviewReply {
+  id: number;
+  kind: "preview";
+  row: number;
+  column: string;
+  /** The row's label as text, or null when it is unlabelled. */
+  label: string | null;
+  buffer: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
 /** A request was refused; `error` says why (at most a few hundred characters). */
 export interface ErrorReply {
   id: number | null;
@@ -209,7 +226,10 @@ export type Request =
   | { kind: "revert"; revision: number }
   | { kind: "ping" }
   | { kind: "summaries"; columns: string[] }
-  | { kind: "brush"; column: string; lo?: number; hi?: number; value?: string; clear?: boolean };
+  | { kind: "brush"; column: string; lo?: number; hi?: number; value?: string; clear?: boolean }
+  | { kind: "label"; row: number; value: string | null; new?: boolean }
+  | { kind: "bulk_label"; target: "selection" | "matched"; value: string | null; new?: boolean }
+  | { kind: "preview"; row: number; column: string };
 export type RequestKind = Request["kind"];
 
 /** The reply to each kind of request (or an ErrorReply). */
@@ -224,6 +244,9 @@ export interface Replies {
   redo: OkReply;
   revert: OkReply;
   ping: OkReply;
+  label: OkReply;
+  bulk_label: OkReply;
+  preview: PreviewReply;
 }
 
 /** Limits the kernel enforces. */
@@ -307,7 +330,9 @@ export const EXAMPLES: Examples = {
       "rows": 1000,
       "included": 998,
       "weight_sum": 998.0,
-      "ess": 998.0
+      "ess": 998.0,
+      "unlabelled": 40,
+      "unlabelled_filter": "label is missing"
     },
     "history": [
       {
@@ -404,6 +429,37 @@ export const EXAMPLES: Examples = {
       "kind": "brush",
       "column": "loss",
       "clear": true
+    },
+    {
+      "id": 14,
+      "kind": "label",
+      "row": 17,
+      "value": "3"
+    },
+    {
+      "id": 15,
+      "kind": "label",
+      "row": 18,
+      "value": null
+    },
+    {
+      "id": 16,
+      "kind": "label",
+      "row": 19,
+      "value": "7",
+      "new": true
+    },
+    {
+      "id": 17,
+      "kind": "bulk_label",
+      "target": "matched",
+      "value": "2"
+    },
+    {
+      "id": 18,
+      "kind": "preview",
+      "row": 17,
+      "column": "image"
     }
   ],
   "replies": {
@@ -599,6 +655,27 @@ export const EXAMPLES: Examples = {
         "error": "revision must be in [0, 3]; got 9"
       },
       "buffers": []
+    },
+    "preview": {
+      "content": {
+        "id": 18,
+        "kind": "preview",
+        "row": 17,
+        "column": "image",
+        "label": "3",
+        "buffer": 0,
+        "height": 2,
+        "width": 2,
+        "channels": 1
+      },
+      "buffers": [
+        [
+          0,
+          255,
+          255,
+          0
+        ]
+      ]
     }
   }
 };

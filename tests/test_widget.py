@@ -91,7 +91,14 @@ def test_initial_state_is_small_and_describes_the_table(w, table):
     state = json.dumps(state, default=str)
     assert len(state) < 10_000, "rows must never travel in the widget state"
     assert "sample 17 " not in state
-    assert w.summary == {"rows": 1000, "included": 1000, "weight_sum": 1000.0, "ess": 1000.0}
+    assert w.summary == {
+        "rows": 1000,
+        "included": 1000,
+        "weight_sum": 1000.0,
+        "ess": 1000.0,
+        "unlabelled": 0,
+        "unlabelled_filter": "label is missing",
+    }
 
 
 def test_rows_page_is_binary_and_in_view_order(rec, table):

@@ -55,6 +55,8 @@ MAX_SUMMARY_COLUMNS = 256
 MAX_ERROR = 600
 #: How much of an offending value an error message quotes.
 MAX_QUOTE = 200
+#: Longest class text a label request may carry.
+MAX_LABEL = 1000
 #: Largest integer the page can hold exactly (JavaScript numbers are doubles).
 MAX_SAFE_INT = 2**53 - 1
 
@@ -367,9 +369,19 @@ CLASS_INFO = Obj(
     docs={"filter": "The filter text selecting this class (built by the kernel, quoted safely)."},
 )
 SUMMARY = Obj(
-    {"rows": Int(0), "included": Int(0), "weight_sum": Number(), "ess": Number()},
+    {
+        "rows": Int(0),
+        "included": Int(0),
+        "weight_sum": Number(),
+        "ess": Number(),
+        "unlabelled": Int(0),
+        "unlabelled_filter": Str(),
+    },
     name="Summary",
-    doc="Rows, included rows (weight > 0), weight sum and effective sample size.",
+    doc="Rows, included rows (weight > 0), weight sum, effective sample size, unlabelled rows.",
+    docs={
+        "unlabelled_filter": "The filter text selecting the unlabelled rows (quoted by the kernel)."
+    },
 )
 HISTORY_ROW = Obj(
     {
@@ -461,6 +473,27 @@ REQUESTS: dict[str, Obj] = {
         doc="Add (or replace, or with clear remove) a column's condition in the filter.",
     ),
 }
+
+# Label editing and image previews (issue 13): a label travels as the class's text (the
+# `value` of a ClassInfo); the kernel maps it back to the class. null makes rows unlabelled;
+# "new": true adds a class that is not one yet (set_labels(allow_new_classes=True)).
+_LABEL = Nullable(Str(MAX_LABEL))
+REQUESTS.update(
+    label=Obj(
+        {"row": Int(0, "last_row"), "value": _LABEL, "new": Bool()},
+        optional=frozenset({"new"}),
+        doc="Set one visible row's label (null: unlabelled; new: add a class).",
+    ),
+    bulk_label=Obj(
+        {"target": Enum(TARGETS), "value": _LABEL, "new": Bool()},
+        optional=frozenset({"new"}),
+        doc="Set the label of the visible selection or of every matching row.",
+    ),
+    preview=Obj(
+        {"row": Int(0, "last_row"), "column": Str(1000)},
+        doc="A larger image of one row's image column (binary reply).",
+    ),
+)
 
 WIRE_COLUMN = OneOf(
     (
@@ -582,6 +615,25 @@ REPLIES: dict[str, Obj] = {
 }
 
 
+PREVIEW_REPLY = Obj(
+    {
+        "id": _ID,
+        "kind": Const("preview"),
+        "row": Int(0),
+        "column": Str(),
+        "label": Nullable(Str()),
+        "buffer": Int(0),
+        "height": Int(1),
+        "width": Int(1),
+        "channels": Int(1, 3),
+    },
+    name="PreviewReply",
+    doc="One row's image as uint8 pixels (height x width x channels) in a buffer, and its label.",
+    docs={"label": "The row's label as text, or null when it is unlabelled."},
+)
+REPLIES["preview"] = PREVIEW_REPLY
+
+
 # --------------------------------------------------------------------------- checks
 def check_request(content: Any, ctx: Mapping[str, int]) -> tuple[int, str, dict[str, Any]]:
     """Return ``(id, kind, fields)`` of a request from the page, or raise ProtocolError.
@@ -636,10 +688,19 @@ def check_reply(kind: str, content: Any, buffers: Sequence[Any] = ()) -> dict[st
     if isinstance(content, dict) and "error" in content:
         return ERROR_REPLY.check(content, "reply", {})
     out = REPLIES[kind].check(content, "reply", {})
+    used: list[int] = []
     if kind == "rows":
         used = [out["ids"], *(c["buffer"] for c in out["columns"] if "buffer" in c)]
-        if any(i >= len(buffers) for i in used):
-            raise ProtocolError(f"reply refers to buffer {max(used)} of {len(buffers)}")
+    elif kind == "preview":
+        used = [out["buffer"]]
+    if any(i >= len(buffers) for i in used):
+        raise ProtocolError(f"reply refers to buffer {max(used)} of {len(buffers)}")
+    if kind == "preview":
+        size = out["height"] * out["width"] * out["channels"]
+        if len(buffers[out["buffer"]]) != size:
+            raise ProtocolError(
+                f"preview buffer holds {len(buffers[out['buffer']])} bytes; expected {size}"
+            )
     return out
 
 
@@ -679,7 +740,14 @@ EXAMPLES: dict[str, Any] = {
                 "filter": "label == 2",
             }
         ],
-        "summary": {"rows": 1000, "included": 998, "weight_sum": 998.0, "ess": 998.0},
+        "summary": {
+            "rows": 1000,
+            "included": 998,
+            "weight_sum": 998.0,
+            "ess": 998.0,
+            "unlabelled": 40,
+            "unlabelled_filter": "label is missing",
+        },
         "history": [
             {
                 "revision": 3,
@@ -812,6 +880,32 @@ EXAMPLES: dict[str, Any] = {
             "buffers": [],
         },
     },
+}
+
+
+# label editing and image previews (issue 13)
+EXAMPLES["requests"].extend(
+    [
+        {"id": 14, "kind": "label", "row": 17, "value": "3"},
+        {"id": 15, "kind": "label", "row": 18, "value": None},
+        {"id": 16, "kind": "label", "row": 19, "value": "7", "new": True},
+        {"id": 17, "kind": "bulk_label", "target": "matched", "value": "2"},
+        {"id": 18, "kind": "preview", "row": 17, "column": "image"},
+    ]
+)
+EXAMPLES["replies"]["preview"] = {
+    "content": {
+        "id": 18,
+        "kind": "preview",
+        "row": 17,
+        "column": "image",
+        "label": "3",
+        "buffer": 0,
+        "height": 2,
+        "width": 2,
+        "channels": 1,
+    },
+    "buffers": [[0, 255, 255, 0]],  # one 2x2 grey image
 }
 
 

@@ -11,19 +11,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .view import class_aggregates, class_filter, quote_column
+from .view import class_aggregates, class_filter, class_text, quote_column
 
 if TYPE_CHECKING:
     from .table import WeightTable
 
 __all__ = [
     "MAX_TEXT",
+    "PREVIEW_SIZE",
     "THUMB_SIZE",
     "class_counts",
     "class_filter",
     "classes_payload",
     "encode_rows",
     "history_payload",
+    "preview",
     "quote_column",
     "summary_payload",
     "thumbnails",
@@ -33,6 +35,8 @@ __all__ = [
 MAX_TEXT = 1000
 #: Thumbnails are at most this many pixels on a side.
 THUMB_SIZE = 32
+#: A preview (the focused row's image, larger) is at most this many pixels on a side.
+PREVIEW_SIZE = 256
 
 
 def thumbnails(images: np.ndarray, ids: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
@@ -62,6 +66,39 @@ def thumbnails(images: np.ndarray, ids: np.ndarray, size: int = THUMB_SIZE) -> n
     hi = flt.max(axis=(1, 2, 3), keepdims=True)
     span = np.where(hi > lo, hi - lo, 1.0)
     return np.ascontiguousarray(((flt - lo) / span * 255.0).round().astype(np.uint8))
+
+
+def preview(
+    table: WeightTable, row: int, column: str, size: int = PREVIEW_SIZE
+) -> tuple[dict[str, Any], list[bytes]]:
+    """One row's image, at most ``size`` pixels a side, as JSON meta plus one buffer.
+
+    The pixels are uint8 (height, width, channels), scaled like :func:`thumbnails`;
+    ``label`` is the row's label as the page spells classes (None: unlabelled).
+
+    Raises
+    ------
+    ValueError
+        When ``column`` is not an image column of the table.
+    """
+    if column not in table.columns or table.column_kind(column) != "image":
+        images = [c for c in table.columns if table.column_kind(c) == "image"]
+        raise ValueError(
+            f"column {column[:100]!r} is not an image column; "
+            + (f"image columns: {images}" if images else "this table has no image column")
+        )
+    img = thumbnails(table.column(column), np.array([row], dtype=np.int64), size)[0]
+    code = int(table.label_codes[row])
+    meta = {
+        "row": int(row),
+        "column": column,
+        "label": None if code < 0 else class_text(table.classes[code]),
+        "buffer": 0,
+        "height": int(img.shape[0]),
+        "width": int(img.shape[1]),
+        "channels": int(img.shape[2]),
+    }
+    return meta, [img.tobytes()]
 
 
 def _strings(values: Any, ids: np.ndarray) -> list[str | None]:
@@ -127,8 +164,18 @@ def encode_rows(
     return {"ids": 0, "columns": out}, buffers
 
 
-def summary_payload(weights: np.ndarray, weight_sum: float | None = None) -> dict[str, float]:
-    """Rows, included rows (weight > 0), weight sum and effective sample size."""
+def summary_payload(
+    weights: np.ndarray,
+    weight_sum: float | None = None,
+    *,
+    unlabelled: int = 0,
+    unlabelled_filter: str = "",
+) -> dict[str, Any]:
+    """Rows, included rows (weight > 0), weight sum, effective sample size, unlabelled rows.
+
+    ``unlabelled_filter`` is the filter text selecting the unlabelled rows (the
+    page offers it as a click).
+    """
     w = np.asarray(weights, dtype=np.float64)
     total = float(w.sum()) if weight_sum is None else float(weight_sum)
     squares = float(np.dot(w, w))
@@ -137,6 +184,8 @@ def summary_payload(weights: np.ndarray, weight_sum: float | None = None) -> dic
         "included": int(w.size - np.count_nonzero(w == 0)),
         "weight_sum": total,
         "ess": total * total / squares if squares > 0 else 0.0,
+        "unlabelled": int(unlabelled),
+        "unlabelled_filter": unlabelled_filter,
     }
 
 
@@ -164,7 +213,7 @@ def classes_payload(table: WeightTable, limit: int = 1000) -> list[dict[str, Any
     n = max(table.n_rows, 1)
     return [
         {
-            "value": str(classes[i]),
+            "value": class_text(classes[i]),
             "count": int(counts[i]),
             "weight_sum": float(sums[i]),
             "share": float(counts[i]) / n,

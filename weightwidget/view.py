@@ -16,6 +16,7 @@ traitlets or anywidget; everything is vectorised numpy.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import weakref
 from collections import OrderedDict
@@ -39,9 +40,12 @@ __all__ = [
     "TableView",
     "class_aggregates",
     "class_filter",
+    "class_text",
     "column_summary",
     "columns",
     "filter_mask",
+    "label_value",
+    "missing_filter",
     "quote_column",
     "range_condition",
     "refine_filter",
@@ -290,6 +294,99 @@ def class_aggregates(
     return query.class_aggregates(codes, k, w, mask)
 
 
+def class_text(value: Any) -> str:
+    """A class as the page spells it (the ``value`` of a class in the widget's list)."""
+    return str(_item(value))
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def label_value(table: WeightTable, text: str | None, *, new: bool = False) -> tuple[Any, int]:
+    """The class a label typed or picked in the page stands for, and its index.
+
+    Parameters
+    ----------
+    table : WeightTable
+        The table whose classes are meant.
+    text : str or None
+        A class as :func:`class_text` spells it; None for "unlabelled".
+    new : bool, default=False
+        Accept a text that is not a class yet: it is read as the label column's
+        type (a whole number, a number, true/false or text).
+
+    Returns
+    -------
+    value : object
+        The class (a Python scalar) or None; what ``set_labels`` takes.
+    index : int
+        Its index in ``table.classes``; -1 for None, ``len(table.classes)`` for
+        a new class (it is not there yet).
+
+    Raises
+    ------
+    ValueError
+        A text that names no class (without ``new``), or that cannot be read as
+        the label column's type.
+    """
+    if text is None:
+        return None, -1
+    classes = table.classes
+    texts = [class_text(c) for c in classes.tolist()]
+    try:
+        i = texts.index(text)
+    except ValueError:
+        i = -1
+    if i >= 0:
+        return _item(classes[i]), i
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    if not new:
+        known = ", ".join(texts[:10]) + (f", ... ({len(texts)} in all)" if len(texts) > 10 else "")
+        raise ValueError(
+            f"{shown!r} is not a class of {table.label!r} (classes: {known or 'none yet'}); "
+            "pick one of them, or add it as a new class"
+        )
+    value = _parse_class(text, classes.dtype.kind, table.label)
+    # a class spelled differently (" 3", "3.0" for 3): the existing one
+    match = np.flatnonzero(classes == value) if classes.size else np.empty(0, np.int64)
+    if match.size:
+        return _item(classes[int(match[0])]), int(match[0])
+    return value, len(classes)
+
+
+def _parse_class(text: str, kind: str, label: str) -> Any:
+    """A new class's text read as the label column's type."""
+    t = text.strip()
+    if kind in "iu":
+        if not _WHOLE.fullmatch(t):
+            raise ValueError(
+                f"label column {label!r} holds whole numbers; {text[:60]!r} is not one"
+            )
+        return int(t)
+    if kind == "f":
+        try:
+            num = float(t)
+        except ValueError:
+            num = math.nan
+        if not math.isfinite(num):
+            raise ValueError(
+                f"label column {label!r} holds numbers; {text[:60]!r} is not a finite number"
+            )
+        return num
+    if kind == "b":
+        if t.lower() not in ("true", "false"):
+            raise ValueError(f"label column {label!r} holds true/false; got {text[:60]!r}")
+        return t.lower() == "true"
+    if not t:
+        raise ValueError("a new class needs a name; got an empty text")
+    return text
+
+
+def missing_filter(table: WeightTable) -> str:
+    """Filter text selecting the unlabelled rows, e.g. ``label is missing``."""
+    return f"{quote_column(table.label)} is missing"
+
+
 # --------------------------------------------------------------------------- summaries
 @dataclass(frozen=True)
 class _Binned:
@@ -410,8 +507,8 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
         return None
     if name == table.label:
         labels = [_item(v) for v in table.classes.tolist()]
-        codes = np.asarray(table.label_codes)
-        binned = _values(codes, labels, missing=False)
+        codes = np.asarray(table.label_codes)  # -1 where unlabelled: counted as missing
+        binned = _values(codes, labels, missing=True)
     elif kind == "string":
         cat = values if isinstance(values, pd.Categorical) else pd.Categorical(values)
         binned = _values(np.asarray(cat.codes), list(cat.categories), missing=True)
@@ -433,7 +530,7 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
 
 def _values(codes: np.ndarray, labels: list[Any], *, missing: bool) -> _Binned:
     n = len(labels)
-    if missing:  # pandas codes missing text as -1: move it to the last code
+    if missing:  # missing text (and unlabelled rows) are code -1: move it to the last code
         codes = np.where(codes < 0, n, codes)
     dtype = np.uint8 if n < 255 else np.uint16 if n < 65535 else np.int64
     codes = codes.astype(dtype, copy=False)
@@ -880,6 +977,10 @@ class TableView:
         self._prune()
 
     # ---------------------------------------------------------------- rows
+    def matched_ids(self) -> np.ndarray:
+        """Ids of the rows the filter shows, in dataset order (read-only when cached)."""
+        return self._matched_ids()
+
     def _matched_ids(self) -> np.ndarray:
         mask = self.mask()
         if mask is None:
