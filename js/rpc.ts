@@ -1,6 +1,6 @@
 // The only module that talks to the kernel with custom messages: it owns request ids,
 // pending promises, timeouts, error replies, binary buffers and the busy state.
-import type { ColumnData, ErrorReply, Model, OkReply, Page, Request, RowsReply } from "./types";
+import type { ColumnData, ErrorReply, Model, OkReply, Page, PreviewImage, PreviewReply, Request, RowsReply } from "./types";
 
 export class RpcError extends Error {}
 
@@ -93,6 +93,12 @@ export class Rpc {
     return decodePage(content as RowsReply, buffers);
   }
 
+  /** Ask for one row's image, larger than its thumbnail (quiet: it follows the cursor). */
+  async preview(row: number, column: string): Promise<PreviewImage> {
+    const { content, buffers } = await this.request({ kind: "preview", row, column }, { quiet: true });
+    return decodePreview(content as PreviewReply, buffers);
+  }
+
   dispose(): void {
     this.#model.off("msg:custom", this.#listener);
     for (const [id, p] of this.#pending) {
@@ -162,5 +168,22 @@ export function decodePage(reply: RowsReply, buffers: DataView[]): Page {
     total: reply.total,
     ids: new Float64Array(buf(reply.ids)),
     columns,
+  };
+}
+
+/** Decode a "preview" reply: one image's uint8 pixels in a buffer, and its row's label. */
+export function decodePreview(reply: PreviewReply, buffers: DataView[]): PreviewImage {
+  const b = buffers[reply.buffer];
+  if (b === undefined) throw new RpcError(`preview reply refers to missing buffer ${reply.buffer}`);
+  const size = reply.height * reply.width * reply.channels;
+  if (b.byteLength !== size) throw new RpcError(`preview buffer holds ${b.byteLength} bytes; expected ${size}`);
+  return {
+    row: reply.row,
+    column: reply.column,
+    label: reply.label,
+    height: reply.height,
+    width: reply.width,
+    channels: reply.channels,
+    data: new Uint8Array(copy(b)),
   };
 }

@@ -15,6 +15,7 @@ export type {
   HistoryRow,
   OkReply,
   PageTrait,
+  PreviewReply,
   Replies,
   Request,
   RequestKind,
@@ -57,4 +58,16 @@ export interface Page {
   total: number;
   ids: Float64Array;
   columns: Map<string, ColumnData>;
+}
+
+/** One row's image as decoded from a "preview" reply (uint8, height x width x channels). */
+export interface PreviewImage {
+  row: number;
+  column: string;
+  /** The row's label as text, or null when it is unlabelled. */
+  label: string | null;
+  height: number;
+  width: number;
+  channels: number;
+  data: Uint8Array;
 }

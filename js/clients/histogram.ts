@@ -13,6 +13,10 @@ export interface HistogramState {
   classes: ClassInfo[];
   filter: string;
   label: string;
+  /** Rows without a label (listed after the classes when there are any). */
+  unlabelled: number;
+  /** The filter text selecting them (from the kernel). */
+  unlabelledFilter: string;
 }
 
 export class Histogram {
@@ -24,6 +28,8 @@ export class Histogram {
     classes: [],
     filter: "",
     label: "label",
+    unlabelled: 0,
+    unlabelledFilter: "",
   };
 
   constructor(options: HistogramOptions) {
@@ -60,20 +66,38 @@ export class Histogram {
   }
 
   #render(): void {
-    const { classes, filter, label } = this.#state;
+    const { classes, filter, label, unlabelled, unlabelledFilter } = this.#state;
     this.#title.textContent = `Classes of ${label} (${classes.length})`;
-    const max = Math.max(1e-12, ...classes.map((c) => Math.max(c.share, c.effective_share)));
-    const rows = classes.map((c) => {
+    // unlabelled rows (issue 13): a row of their own, never trained on (effective share 0)
+    const labelled = classes.reduce((n, c) => n + c.count, 0);
+    const missingShare = unlabelled > 0 ? unlabelled / (labelled + unlabelled) : 0;
+    const entries: ClassInfo[] = [...classes];
+    if (unlabelled > 0 && unlabelledFilter) {
+      entries.push({
+        value: "unlabelled",
+        count: unlabelled,
+        weight_sum: 0,
+        share: missingShare,
+        effective_share: 0,
+        filter: unlabelledFilter,
+      });
+    }
+    const max = Math.max(1e-12, ...entries.map((c) => Math.max(c.share, c.effective_share)));
+    const rows = entries.map((c, i) => {
+      const missing = i >= classes.length;
       const active = filter !== "" && filter === c.filter;
       const row = document.createElement("div");
       row.className = "ww-class" + (active ? " ww-active" : "");
       row.setAttribute("role", "listitem");
       row.tabIndex = 0;
-      row.dataset.value = c.value;
+      if (missing) row.classList.add("ww-class-missing");
+      else row.dataset.value = c.value;
       row.title =
-        `${label} = ${c.value}: ${formatCount(c.count)} rows (${formatShare(c.share)}), ` +
-        `weight ${formatNumber(c.weight_sum)} (${formatShare(c.effective_share)} effective)` +
-        (active ? " — click to clear the filter" : " — click to filter to this class");
+        (missing
+          ? `${formatCount(c.count)} unlabelled rows (${formatShare(c.share)}): never trained on`
+          : `${label} = ${c.value}: ${formatCount(c.count)} rows (${formatShare(c.share)}), ` +
+            `weight ${formatNumber(c.weight_sum)} (${formatShare(c.effective_share)} effective)`) +
+        (active ? " — click to clear the filter" : missing ? " — click to show them" : " — click to filter to this class");
       const name = document.createElement("span");
       name.className = "ww-class-name";
       name.textContent = c.value;

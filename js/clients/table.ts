@@ -2,6 +2,7 @@
 // (a pool of reused row elements), pages of rows fetched on demand and cached by view.
 import { assert } from "../assert";
 import { formatNumber, parseWeight } from "../format";
+import { drawPixels } from "../pixels";
 import type { ColumnData, ColumnMeta, Page } from "../types";
 
 export const PAGE_SIZE = 100;
@@ -17,6 +18,9 @@ export type SelectEvent =
 
 export type KeyAction = "undo" | "redo" | "set0" | "set1";
 
+/** The editable columns the cursor can be on (Left/Right move between them). */
+export type EditColumn = "label" | "weight";
+
 export interface TableOptions {
   fetch: (start: number, count: number) => Promise<Page>;
   onSort: (column: string) => void;
@@ -24,6 +28,14 @@ export interface TableOptions {
   onSelect: (event: SelectEvent) => void;
   onKey: (action: KeyAction) => void;
   onError: (message: string) => void;
+  /**
+   * Open the label picker for a row (Enter or a key typed on its label cell, or a double
+   * click), under `anchor`; `current` is the row's label as text (null: unlabelled) and
+   * `key` the key typed, if any.
+   */
+  onPickLabel?: (row: number, anchor: HTMLElement, current: string | null, key?: string) => void;
+  /** The row under the cursor changed (moved, scrolled into a new page, new view). */
+  onCursor?: (row: number | undefined, position: number) => void;
   /** The columns shown horizontally changed (scrolling sideways, new columns). */
   onColumnsShown?: (names: string[]) => void;
   rowHeight?: number;
@@ -86,6 +98,8 @@ export class Table {
   #tick = 0;
   #cursor = 0;
   #anchor = 0;
+  #col: EditColumn = "weight";
+  #cursorRow: number | undefined = undefined;
   #editing: { row: number; input: HTMLInputElement } | null = null;
   #frame = 0;
   #renderedStart = -1;
@@ -195,11 +209,15 @@ export class Table {
     }
     // other rows now: back to the top, so the header, the first rows and the spacer height
     // all belong to the new view (a deep scroll offset must not outlive the rows it was for)
-    const reorder = changed("total") || changed("filter") || changed("sortBy") || changed("sortAscending");
+    const reorder = changed("filter") || changed("sortBy") || changed("sortAscending");
+    // an edit changed how many rows match (labelling rows of "label is missing" takes them
+    // out): the cursor stays at its position, where the next rows slide in
+    const resized = changed("total") && !reorder;
     if (this.#cursor >= this.#state.total) this.#cursor = Math.max(0, this.#state.total - 1);
     this.#updateHeader();
     this.#layout();
     if (reorder) this.#toTop();
+    else if (resized) this.#keepCursor();
     this.render();
   }
 
@@ -211,6 +229,20 @@ export class Table {
     // the old scroll height alive and the browser cannot clamp the offset
     this.#rowsLayer.style.transform = "translateY(0px)";
     this.#scroll.scrollTop = 0;
+  }
+
+  /** After the row count changed in place: a valid offset, the cursor's row in view. */
+  #keepCursor(): void {
+    this.#anchor = Math.min(this.#anchor, Math.max(0, this.#state.total - 1));
+    this.#rowsLayer.style.transform = "translateY(0px)"; // let the browser clamp the offset
+    const max = Math.max(0, this.#virtualHeight() + this.#headerHeight() - this.#scroll.clientHeight);
+    if (this.#scroll.scrollTop > max) this.#scroll.scrollTop = max;
+    if (this.#state.total > 0) this.scrollTo(this.#cursor);
+  }
+
+  /** The editable column the cursor is on ("weight" unless moved with Left/Right). */
+  get column(): EditColumn {
+    return this.#col;
   }
 
   /** Scroll so that a view position is visible. */
@@ -367,6 +399,15 @@ export class Table {
       el.style.display = "";
       this.#fillRow(el, pos);
     }
+    this.#reportCursor();
+  }
+
+  #reportCursor(): void {
+    if (!this.#opts.onCursor) return;
+    const row = this.#state.total > 0 ? this.rowAt(this.#cursor) : undefined;
+    if (row === this.#cursorRow) return;
+    this.#cursorRow = row;
+    this.#opts.onCursor(row, this.#cursor);
   }
 
   #makeRow(): HTMLDivElement {
@@ -405,6 +446,7 @@ export class Table {
       el.classList.remove("ww-selected");
       for (let c = 0; c < cells.length; c++) {
         const cell = cells[c] as HTMLElement;
+        cell.classList.remove("ww-cell-focus", "ww-unlabelled");
         if (this.#state.columns[c]!.kind !== "image") cell.textContent = "";
       }
       return;
@@ -413,12 +455,22 @@ export class Table {
     el.dataset.row = String(row);
     el.classList.toggle("ww-selected", this.#state.selectAll || this.#state.selected.has(row));
     el.setAttribute("aria-selected", String(this.#state.selectAll || this.#state.selected.has(row)));
+    const focus = pos === this.#cursor;
     this.#state.columns.forEach((c, ci) => {
       const cell = cells[ci] as HTMLElement;
       const data = page.columns.get(c.name);
+      cell.classList.toggle("ww-cell-focus", focus && c.role === this.#col);
       if (this.#editing && this.#editing.row === row && c.role === "weight") return;
       fillCell(cell, data, i);
       if (c.role === "weight" && data?.kind === "numeric") cell.classList.toggle("ww-zero", data.values[i] === 0);
+      if (c.role === "label") {
+        const missing = labelText(data, i) === null;
+        cell.classList.toggle("ww-unlabelled", missing);
+        if (missing) {
+          cell.textContent = "unlabelled";
+          cell.classList.remove("ww-nan");
+        }
+      }
     });
   }
 
@@ -465,6 +517,8 @@ export class Table {
     const position = Number(el.dataset.position);
     const row = Number(el.dataset.row);
     this.#root.focus({ preventScroll: true });
+    const cell = (e.target as Element).closest(".ww-role-label, .ww-role-weight");
+    if (cell) this.#col = cell.classList.contains("ww-role-label") && this.#opts.onPickLabel ? "label" : "weight";
     if (e.shiftKey) {
       this.#opts.onSelect({ kind: "range", anchor: this.#anchor, position, add: e.ctrlKey || e.metaKey });
     } else if (e.ctrlKey || e.metaKey) {
@@ -481,7 +535,29 @@ export class Table {
   #onDblClick(e: MouseEvent): void {
     const el = this.#rowOf(e.target);
     if (!el || el.dataset.row === undefined) return;
-    this.edit(Number(el.dataset.position));
+    const position = Number(el.dataset.position);
+    const onLabel = e.target instanceof Element && e.target.closest(".ww-role-label") !== null;
+    if (onLabel && this.pickLabel(position)) return;
+    this.edit(position);
+  }
+
+  /**
+   * Ask for the label picker on a view position (if that row is loaded and visible);
+   * `key` is a key typed on the label cell, handed to the picker.
+   */
+  pickLabel(position: number, key?: string): boolean {
+    const li = this.#state.columns.findIndex((c) => c.role === "label");
+    const el = this.#pool.find((r) => r.dataset.position === String(position) && r.style.display !== "none");
+    if (!this.#opts.onPickLabel || li < 0 || !el || el.dataset.row === undefined) return false;
+    const entry = this.#cache.get(Math.floor(position / PAGE_SIZE));
+    const data = entry?.page.columns.get(this.#state.columns[li]!.name);
+    const current = entry ? labelText(data, position - entry.page.start) : null;
+    this.#cancelEdit();
+    this.#col = "label";
+    this.#cursor = position;
+    this.render();
+    this.#opts.onPickLabel(Number(el.dataset.row), el.children[li] as HTMLElement, current, key);
+    return true;
   }
 
   /** Open the inline weight editor on a view position (if that row is loaded and visible). */
@@ -582,6 +658,15 @@ export class Table {
     else if (e.key === "PageUp") move(this.#cursor - this.#viewportRows() + 1);
     else if (e.key === "Home") move(0);
     else if (e.key === "End") move(total - 1);
+    else if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
+      const hasLabel = this.#state.columns.some((c) => c.role === "label");
+      this.#col = e.key === "ArrowLeft" && hasLabel && this.#opts.onPickLabel ? "label" : "weight";
+      this.render();
+    } else if (this.#col === "label" && e.key === "Enter" && !e.shiftKey) this.pickLabel(this.#cursor);
+    else if (this.#col === "label" && (e.key === "Delete" || (e.key.length === 1 && e.key !== " "))) {
+      // typing on the label cell opens the picker with that key (a digit picks at once)
+      this.pickLabel(this.#cursor, e.key);
+    }
     else if (e.key === " ") {
       const row = this.rowAt(this.#cursor);
       if (row !== undefined) this.#opts.onSelect({ kind: "toggle", row, position: this.#cursor });
@@ -594,6 +679,18 @@ export class Table {
       e.stopPropagation();
     }
   }
+}
+
+/** A label cell's value as text, or null when the row is unlabelled (NaN, missing text). */
+export function labelText(data: ColumnData | undefined, i: number): string | null {
+  if (!data) return null;
+  if (data.kind === "numeric") {
+    const v = data.values[i]!;
+    return Number.isNaN(v) ? null : formatNumber(v);
+  }
+  if (data.kind === "bool") return data.values[i] ? "true" : "false";
+  if (data.kind === "string") return data.values[i] ?? null;
+  return null;
 }
 
 /** Write one value into a cell, as text (never HTML) or pixels. */
@@ -627,24 +724,4 @@ export function fillCell(cell: HTMLElement, data: ColumnData | undefined, i: num
 }
 
 /** Draw a uint8 thumbnail (grayscale or RGB) on a canvas via ImageData: pixels only. */
-export function drawThumb(
-  canvas: HTMLCanvasElement,
-  data: { height: number; width: number; channels: number; data: Uint8Array },
-  i: number,
-): void {
-  const { height: h, width: w, channels: ch } = data;
-  if (canvas.width !== w) canvas.width = w;
-  if (canvas.height !== h) canvas.height = h;
-  const ctx = canvas.getContext?.("2d");
-  if (!ctx) return; // jsdom has no canvas
-  const img = ctx.createImageData(w, h);
-  const src = data.data.subarray(i * h * w * ch, (i + 1) * h * w * ch);
-  for (let p = 0; p < h * w; p++) {
-    const r = src[p * ch]!;
-    img.data[p * 4] = r;
-    img.data[p * 4 + 1] = ch >= 3 ? src[p * ch + 1]! : r;
-    img.data[p * 4 + 2] = ch >= 3 ? src[p * ch + 2]! : r;
-    img.data[p * 4 + 3] = 255;
-  }
-  ctx.putImageData(img, 0, 0);
-}
+export const drawThumb = drawPixels;

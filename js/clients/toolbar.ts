@@ -19,6 +19,8 @@ export interface ToolbarOptions {
   onClearSelection: () => void;
   onUndo: () => void;
   onRedo: () => void;
+  /** "Label…": open the label picker under `anchor` for the rows of `target`. */
+  onPickLabel?: (target: Target, anchor: HTMLElement, title: string) => void;
   debounceMs?: number;
 }
 
@@ -164,7 +166,19 @@ export class Toolbar {
     inc.addEventListener("click", () => this.#opts.onBulk("include", this.#targetValue()));
     const bal = button("Rebalance", "inverse-frequency weights by class over the rows", "ww-balance");
     bal.addEventListener("click", () => this.#opts.onBulk("balance", this.#targetValue()));
-    row2.append(this.#selectAllBtn, this.#clearBtn, apply, this.#target, this.#value, set, mul, exc, inc, bal);
+    // bulk "set label" (issue 13): the same picker as a label cell, for the chosen rows
+    const label = button("Label…", "set the label of the rows (choose a class)", "ww-set-label");
+    label.setAttribute("aria-haspopup", "dialog");
+    label.addEventListener("click", () => {
+      const target = this.#targetValue();
+      const s = this.#state;
+      const n = target === "selection" ? (s.selectAll ? s.matched : s.selectedCount) : s.matched;
+      const rows = `${formatCount(n)} ${n === 1 ? "row" : "rows"}`;
+      const what = target === "selection" ? `${rows} selected` : s.filter ? `${rows} matching` : `all ${rows}`;
+      this.#opts.onPickLabel?.(target, label, `label of ${what}`);
+    });
+    label.style.display = options.onPickLabel ? "" : "none";
+    row2.append(this.#selectAllBtn, this.#clearBtn, apply, this.#target, this.#value, set, mul, exc, inc, bal, label);
 
     this.#status = document.createElement("div");
     this.#status.className = "ww-status";

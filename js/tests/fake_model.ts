@@ -28,7 +28,7 @@ export function defaultTraits(): Traits {
       { name: "caption", kind: "string", role: "data" },
     ],
     classes: [],
-    summary: { rows: 1000, included: 1000, weight_sum: 1000, ess: 1000 },
+    summary: { rows: 1000, included: 1000, weight_sum: 1000, ess: 1000, unlabelled: 0, unlabelled_filter: "label is missing" },
     history: [],
     filter_error: null,
   };
