@@ -16,6 +16,9 @@ import type { BulkAction, Model, OkReply, PageTrait, Request, SummariesReply, Ta
 export const PING_MS = 2000;
 /** Height of the column summaries (histograms, top values) under the column names. */
 export const SUMMARY_HEIGHT = 62;
+/** Height of the table (px); taller with images, so the focused row's preview fits beside. */
+export const TABLE_HEIGHT = 420;
+export const IMAGE_TABLE_HEIGHT = 560;
 
 export function mount(model: Model, el: HTMLElement): () => void {
   const root = document.createElement("div");
@@ -84,6 +87,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
   // "Label…"; the label travels as the class's text, null for unlabelled
   const picker = new LabelPicker();
   const classes = () => model.get("classes").map((c) => ({ value: c.value, count: c.count }));
+  const numeric = () => model.get("columns").some((c) => c.role === "label" && c.kind === "numeric");
   const labelBody = (c: LabelChoice) =>
     c.kind === "missing" ? { value: null } : c.kind === "new" ? { value: c.value, new: true } : { value: c.value };
   const pickRow = (row: number, anchor: HTMLElement, current: string | null, key?: string) =>
@@ -91,6 +95,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
       anchor,
       classes: classes(),
       current,
+      numeric: numeric(),
       title: `label of row ${row}`,
       initialKey: key,
       onChoose: (c) => void call({ kind: "label", row, ...labelBody(c) }),
@@ -99,6 +104,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
     picker.open({
       anchor,
       classes: classes(),
+      numeric: numeric(),
       title,
       onChoose: (c) => void call({ kind: "bulk_label", target, ...labelBody(c) }),
     });
@@ -130,6 +136,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
 
   const table = new Table({
     summaryHeight: SUMMARY_HEIGHT,
+    height: imageColumns().length ? IMAGE_TABLE_HEIGHT : TABLE_HEIGHT,
     onColumnsShown: scheduleSummaries,
     fetch: (start, count) =>
       rpc.rows(start, count).then((page) => {
@@ -233,6 +240,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
         included: model.get("summary").included,
         ess: model.get("summary").ess,
         revision: model.get("revision"),
+        unlabelled: model.get("summary").unlabelled,
       },
     });
   };

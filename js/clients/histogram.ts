@@ -82,7 +82,10 @@ export class Histogram {
         filter: unlabelledFilter,
       });
     }
-    const max = Math.max(1e-12, ...entries.map((c) => Math.max(c.share, c.effective_share)));
+    // the scale is the classes' (many unlabelled rows would dwarf them): the unlabelled
+    // bar is cut at full width
+    const scaled = classes.length ? classes : entries;
+    const max = Math.max(1e-12, ...scaled.map((c) => Math.max(c.share, c.effective_share)));
     const rows = entries.map((c, i) => {
       const missing = i >= classes.length;
       const active = filter !== "" && filter === c.filter;

@@ -22,6 +22,8 @@ export interface PickerRequest {
   current?: string | null;
   /** What is being labelled, e.g. "label of row 17". */
   title: string;
+  /** The label column holds numbers: only numbers are offered as new classes. */
+  numeric?: boolean;
   /** A key typed on the label cell that opened the picker: handled as if typed here. */
   initialKey?: string;
   onChoose: (choice: LabelChoice) => void;
@@ -56,6 +58,12 @@ export function narrow(values: readonly string[], query: string): number[] {
   return [...prefix, ...inside];
 }
 
+/** The name of a new class typed as `query` ("+12" or "12" -> "12"), or "" for none. */
+export function newClass(query: string): string {
+  const q = query.trim();
+  return (q.startsWith("+") ? q.slice(1) : q).trim();
+}
+
 /** Whether two label texts name the same class ("3" and "3.0"; "true" and "True"). */
 export function sameLabel(a: string, b: string): boolean {
   if (a === b) return true;
@@ -67,6 +75,9 @@ export function sameLabel(a: string, b: string): boolean {
 
 /** Entries listed at most (type to narrow the rest). */
 export const MAX_SHOWN = 100;
+/** At most this many classes are laid out as a grid of keys (GRID_COLUMNS a row). */
+export const GRID_MAX = 10;
+export const GRID_COLUMNS = 5;
 const MISSING_WORDS = ["unlabelled", "missing", "none"];
 
 type Item =
@@ -156,18 +167,13 @@ export class LabelPicker {
     const active = document.activeElement;
     this.#returnFocus = active instanceof HTMLElement && !this.#root.contains(active) ? active : null;
     this.#mode = digitMode(req.classes.map((c) => c.value));
+    // few classes (digits): a compact grid of keys, so the picker stays small
+    this.#root.classList.toggle("ww-picker-grid", req.classes.length > 0 && req.classes.length <= GRID_MAX);
+    this.#root.classList.toggle("ww-picker-by-value", this.#mode === "value");
     this.#title.textContent = req.title;
     this.#root.setAttribute("aria-label", `choose the ${req.title}`);
     this.#search.value = "";
-    this.#hint.textContent = [
-      "↑↓ move",
-      "Enter choose",
-      "Esc cancel",
-      this.#mode === "value" ? "0–9 pick" : this.#mode === "index" ? "0–9 pick by number" : "",
-      "Del unlabelled",
-    ]
-      .filter(Boolean)
-      .join(" · ");
+    this.#showHint();
     this.#root.style.display = "";
     this.#filter();
     this.#place(req.anchor);
@@ -178,6 +184,23 @@ export class LabelPicker {
       this.#search.value = key;
       this.#filter();
     }
+  }
+
+  /** The keys, on two short lines (or a message in their place). */
+  #showHint(message?: string): void {
+    const lines = message
+      ? [message]
+      : [
+          [this.#mode === "none" ? "type to narrow" : "0–9 pick", "arrows move", "Enter choose"],
+          ["Esc cancel", "Del unlabelled", "+ new class"],
+        ].map((parts) => parts.join(" · "));
+    this.#hint.replaceChildren(
+      ...lines.map((text) => {
+        const line = document.createElement("div");
+        line.textContent = text;
+        return line;
+      }),
+    );
   }
 
   /** Close without a choice. */
@@ -237,6 +260,7 @@ export class LabelPicker {
   #filter(): void {
     const req = this.#req;
     if (!req) return;
+    this.#showHint();
     const query = this.#search.value;
     const q = query.trim();
     const values = req.classes.map((c) => c.value);
@@ -248,7 +272,10 @@ export class LabelPicker {
     });
     const low = q.toLowerCase();
     if (!low || MISSING_WORDS.some((w) => w.startsWith(low))) items.push({ kind: "missing", key: "Del" });
-    if (q && !values.some((v) => v === q)) items.push({ kind: "new", value: q });
+    // "+" starts a new class's name (digits after it are typed, not picked)
+    const fresh = newClass(q);
+    const number = !req.numeric || (/^[-+]?[0-9.]/.test(fresh) && Number.isFinite(Number(fresh)));
+    if (fresh && number && !values.some((v) => sameLabel(v, fresh))) items.push({ kind: "new", value: fresh });
     this.#items = items;
     // the current label is active when shown; otherwise the first match (never "+ add")
     const current = req.current;
@@ -334,16 +361,19 @@ export class LabelPicker {
     e.stopPropagation();
     const n = this.#items.length;
     const empty = this.#search.value === "";
+    const grid = this.#root.classList.contains("ww-picker-grid");
     let handled = true;
-    if (e.key === "ArrowDown") this.#setActive(Math.min(n - 1, this.#active + 1));
-    else if (e.key === "ArrowUp") this.#setActive(Math.max(0, this.#active - 1));
+    if (e.key === "ArrowDown") this.#setActive(grid ? this.#gridMove(1) : Math.min(n - 1, this.#active + 1));
+    else if (e.key === "ArrowUp") this.#setActive(grid ? this.#gridMove(-1) : Math.max(0, this.#active - 1));
+    else if (grid && empty && e.key === "ArrowRight") this.#setActive(Math.min(n - 1, this.#active + 1));
+    else if (grid && empty && e.key === "ArrowLeft") this.#setActive(Math.max(0, this.#active - 1));
     else if (e.key === "Home" && empty) this.#setActive(0);
     else if (e.key === "End" && empty) this.#setActive(n - 1);
     else if (e.key === "PageDown") this.#setActive(Math.min(n - 1, this.#active + 8));
     else if (e.key === "PageUp") this.#setActive(Math.max(0, this.#active - 8));
     else if (e.key === "Enter") {
       if (this.#active >= 0) this.#choose(this.#active);
-      else this.#hint.textContent = "no class matches: ↓ to “+ add class”, or Esc";
+      else this.#showHint("no class matches: ↓ to “+ add class”, or Esc");
     } else if (e.key === "Escape") this.close();
     else if (e.key === "Tab") {
       /* focus stays in the picker */
@@ -352,6 +382,20 @@ export class LabelPicker {
       /* a digit picked a class */
     } else handled = false;
     if (handled) e.preventDefault();
+  }
+
+  /** Up (-1) or down (+1) one row of the grid: classes in rows, then the other entries. */
+  #gridMove(dir: 1 | -1): number {
+    const k = this.#items.filter((it) => it.kind === "class").length; // classes come first
+    const n = this.#items.length;
+    const a = this.#active;
+    if (a < 0) return dir > 0 ? 0 : -1;
+    if (dir > 0) {
+      if (a < k) return a + GRID_COLUMNS < k ? a + GRID_COLUMNS : k < n ? k : a;
+      return Math.min(n - 1, a + 1);
+    }
+    if (a >= k) return a - 1 >= k ? a - 1 : k > 0 ? Math.floor((k - 1) / GRID_COLUMNS) * GRID_COLUMNS : a;
+    return a - GRID_COLUMNS >= 0 ? a - GRID_COLUMNS : a;
   }
 
   #place(anchor: HTMLElement): void {

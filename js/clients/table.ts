@@ -61,11 +61,12 @@ interface CacheEntry {
   used: number;
 }
 
-const WIDTH: Record<string, number> = { row: 84, weight: 96, numeric: 104, bool: 64, string: 220, image: 44 };
+const WIDTH: Record<string, number> = { row: 84, weight: 96, label: 120, numeric: 104, bool: 64, string: 220, image: 44 };
 
 function columnWidth(c: ColumnMeta): number {
   if (c.role === "row") return WIDTH.row!;
   if (c.role === "weight") return WIDTH.weight!;
+  if (c.role === "label" && c.kind !== "string") return WIDTH.label!; // room for "unlabelled", ∅ counts
   return WIDTH[c.kind] ?? 120;
 }
 

@@ -10,6 +10,8 @@ export interface StatusSummary {
   included: number;
   ess: number;
   revision: number;
+  /** Rows without a label (shown when there are any). */
+  unlabelled?: number;
 }
 
 export interface ToolbarOptions {
@@ -286,6 +288,7 @@ export class Toolbar {
             ["rows", sum.rows],
             ["matched", sum.matched],
             ["included", sum.included],
+            ...(sum.unlabelled ? ([["unlabelled", sum.unlabelled]] as const) : []),
             ["effective sample size", sum.ess],
           ] as const).map(([k, v]) => {
             const item = document.createElement("span");
