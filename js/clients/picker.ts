@@ -271,11 +271,14 @@ export class LabelPicker {
       return { kind: "class", value: c.value, count: c.count, key };
     });
     const low = q.toLowerCase();
-    if (!low || MISSING_WORDS.some((w) => w.startsWith(low))) items.push({ kind: "missing", key: "Del" });
-    // "+" starts a new class's name (digits after it are typed, not picked)
+    const missing = !low || MISSING_WORDS.some((w) => w.startsWith(low));
+    if (missing) items.push({ kind: "missing", key: "Del" });
+    // offered when nothing matches, or asked for with a leading "+" (which also lets
+    // digits be typed when they would pick); never for a class the table has
     const fresh = newClass(q);
+    const wanted = q.startsWith("+") || (keep.length === 0 && !missing);
     const number = !req.numeric || (/^[-+]?[0-9.]/.test(fresh) && Number.isFinite(Number(fresh)));
-    if (fresh && number && !values.some((v) => sameLabel(v, fresh))) items.push({ kind: "new", value: fresh });
+    if (fresh && wanted && number && !values.some((v) => sameLabel(v, fresh))) items.push({ kind: "new", value: fresh });
     this.#items = items;
     // the current label is active when shown; otherwise the first match (never "+ add")
     const current = req.current;
