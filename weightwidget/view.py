@@ -3,7 +3,8 @@
 One pure module owns the view state of a :class:`~weightwidget.table.WeightTable`:
 filter masks, sort orders, pages of row ids by position, the selection (only
 rows the filter shows), per-class aggregates and column summaries (histograms
-of numeric columns, top values of the others) over the matched rows. The
+of numeric columns, top values of the others) over the matched rows, and the
+class a label text from the page stands for (:func:`label_value`). The
 widget is a thin adapter over :class:`TableView`; ``WeightTable.mask``,
 ``select``, ``count`` and ``sort_order`` and the CLI call the functions here.
 

@@ -3,8 +3,9 @@
 A thin adapter, shaped like quak's widget: synced traits carry the small state
 either side may set, custom messages ask for rows and edits, and every answer
 comes from the view (:class:`weightwidget.view.TableView`: filter, sort,
-selection, pages, summaries) or the table (edits, history). What the page may
-send is checked in one place, :mod:`weightwidget._protocol`.
+selection, pages, summaries, the class a label text names) or the table (weight
+and label edits, history). What the page may send is checked in one place,
+:mod:`weightwidget._protocol`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ def _count(n: int) -> str:
 
 
 class WeightWidget(anywidget.AnyWidget):
-    """A virtual table of a :class:`WeightTable` with weight editing and history.
+    """A virtual table of a :class:`WeightTable` with weight and label editing and history.
+
+    Labels are edited with a picker of the table's classes (one row, the
+    selection, or every matching row), each edit one revision; a class the table
+    does not have is added only when the page asks for it explicitly (the
+    picker's "+ add class", i.e. ``set_labels(..., allow_new_classes=True)``).
 
     Parameters
     ----------
