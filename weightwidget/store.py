@@ -1,6 +1,10 @@
-"""The revision store: files only.
+"""The revision store: commits, history, states and snapshots of one table.
 
-Layout of a store folder (a local path or an fsspec URL such as ``memory://x``)::
+It takes and returns arrays and knows no tables. The bytes live in a backend
+(:mod:`weightwidget._files`: a local folder or an fsspec filesystem;
+:mod:`weightwidget._object_store`: S3) and are laid out by :mod:`weightwidget._records`.
+
+Layout of a store folder (a local path, ``s3://bucket/prefix`` or another fsspec URL)::
 
     meta.json                    format version, name, columns, fingerprint, base checksums
     base/<token>/...             the data columns, written once, encoded by the table
