@@ -198,6 +198,14 @@ def test_gradual_labelling(tmp_path):
     assert len(quoted) >= 12, quoted
     assert set(quoted) <= set(re.findall(DECIMAL, out)), set(quoted) - set(re.findall(DECIMAL, out))
     assert set(re.findall(r"\d+%", text)) == {f"{asked}%", f"{unlabelled}%"}
+    # The README's section shows this table and plot, and quotes only printed figures.
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Gradual labelling")[1].split("\n## ")[0]
+    table = re.search(r"^```\n(\| labelled .*?)^```", section, re.M | re.S).group(1)
+    assert table.strip() in out
+    assert "](docs/gradual-labelling.png)" in section
+    assert (ROOT / "docs" / "gradual-labelling.png").stat().st_size > 10_000
+    assert set(re.findall(DECIMAL, section)) <= set(re.findall(DECIMAL, out))
 
 
 @pytest.mark.tf
