@@ -51,9 +51,15 @@ def run(quick: bool = False) -> list[dict]:
         early = _commit_ms(t, rng, n, 10)
         sizes = {}
         while t.revision < total:
-            _commit_ms(t, rng, n, min(500, total - t.revision))
-            if t.revision in (1_000, total):
-                sizes[t.revision] = _size(path)
+            _commit_ms(
+                t,
+                rng,
+                n,
+                min(500, 1_000 - t.revision if t.revision < 1_000 else total - t.revision),
+            )
+            for mark in (1_000, total):
+                if t.revision >= mark and mark not in sizes:
+                    sizes[mark] = _size(path)
         late = _commit_ms(t, rng, n, 10)
         raw = n * 8  # one weights array
         for revs, (size, files) in sorted(sizes.items()):

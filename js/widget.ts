@@ -4,13 +4,16 @@
 import "./style.css";
 import { Histogram } from "./clients/histogram";
 import { History } from "./clients/history";
+import { Summaries } from "./clients/summaries";
 import { type KeyAction, type SelectEvent, Table } from "./clients/table";
 import { Toolbar } from "./clients/toolbar";
 import { Rpc } from "./rpc";
-import type { BulkAction, Model, OkReply, Request, Target } from "./types";
+import type { BulkAction, Model, OkReply, PageTrait, Request, SummariesReply, Target, Traits } from "./types";
 
 /** How often an open widget asks the kernel for revisions committed elsewhere. */
 export const PING_MS = 2000;
+/** Height of the column summaries (histograms, top values) under the column names. */
+export const SUMMARY_HEIGHT = 62;
 
 export function mount(model: Model, el: HTMLElement): () => void {
   const root = document.createElement("div");
@@ -21,8 +24,9 @@ export function mount(model: Model, el: HTMLElement): () => void {
     listeners.push([event, cb]);
   };
   const status = (text: string, kind: "error" | "info" = "info") => toolbar.update({ status: { text, kind } });
-  const save = (patch: Partial<Record<"filter" | "sort_by" | "sort_ascending" | "selected" | "select_all", unknown>>) => {
-    for (const [k, v] of Object.entries(patch)) model.set(k as any, v as any);
+  // the page sets only the traits it owns (PAGE_TRAITS, from the contract)
+  const save = (patch: Partial<Pick<Traits, PageTrait>>) => {
+    for (const [k, v] of Object.entries(patch)) model.set(k as PageTrait, v as never);
     model.save_changes();
   };
   const rpc = new Rpc(model, { onBusy: (busy) => toolbar.update({ busy }) });
@@ -40,8 +44,48 @@ export function mount(model: Model, el: HTMLElement): () => void {
   const bulk = (action: BulkAction, target: Target, value?: number) =>
     void call(value === undefined ? { kind: "bulk", action, target } : { kind: "bulk", action, target, value });
 
+  // column summaries: asked for after a page of rows arrives (never before the first
+  // rows), for the columns on screen, and dropped when they belong to an older view
+  const summaries = new Summaries({
+    onBrush: (column, lo, hi) => void call({ kind: "brush", column, lo, hi }),
+    onPick: (column, value) => void call({ kind: "brush", column, value }),
+    onClear: (column) => void call({ kind: "brush", column, clear: true }),
+  });
+  let summariesView = -1;
+  let summaryTimer: ReturnType<typeof setTimeout> | undefined;
+  const fetchSummaries = () => {
+    const view = model.get("view");
+    const cells = table.summaryCells();
+    const want = table.visibleColumns().filter((n) => cells.has(n));
+    const have = view === summariesView ? new Set(summaries.drawn) : new Set<string>();
+    const columns = want.filter((n) => !have.has(n));
+    if (!columns.length) return;
+    rpc.request({ kind: "summaries", columns }, { quiet: true }).then(
+      ({ content }) => {
+        const r = content as SummariesReply;
+        if (r.view !== model.get("view")) return; // an older view: a newer request follows
+        if (r.view !== summariesView) {
+          summaries.invalidate();
+          summariesView = r.view;
+        }
+        summaries.update(r.summaries);
+      },
+      (e: Error) => status(e.message, "error"),
+    );
+  };
+  const scheduleSummaries = () => {
+    clearTimeout(summaryTimer);
+    summaryTimer = setTimeout(fetchSummaries, 0);
+  };
+
   const table = new Table({
-    fetch: (start, count) => rpc.rows(start, count),
+    summaryHeight: SUMMARY_HEIGHT,
+    onColumnsShown: scheduleSummaries,
+    fetch: (start, count) =>
+      rpc.rows(start, count).then((page) => {
+        scheduleSummaries();
+        return page;
+      }),
     onSort: (column) => {
       const by = model.get("sort_by");
       const asc = model.get("sort_ascending");
@@ -102,17 +146,24 @@ export function mount(model: Model, el: HTMLElement): () => void {
   root.append(toolbar.node(), main);
   el.append(root);
 
+  let columns = model.get("columns");
   const sync = () => {
     const selected = model.get("selected");
+    const cols = model.get("columns");
     table.update({
-      columns: model.get("columns"),
+      columns: cols,
       total: model.get("matched"),
       view: model.get("view"),
+      filter: model.get("filter"),
       sortBy: model.get("sort_by"),
       sortAscending: model.get("sort_ascending"),
       selected: new Set(selected),
       selectAll: model.get("select_all"),
     });
+    if (cols !== columns || !summaries.drawn.length) {
+      columns = cols;
+      summaries.attach(table.summaryCells());
+    }
     toolbar.update({
       filter: model.get("filter"),
       filterError: model.get("filter_error"),
@@ -122,21 +173,27 @@ export function mount(model: Model, el: HTMLElement): () => void {
       selectAll: model.get("select_all"),
       canUndo: model.get("can_undo"),
       canRedo: model.get("can_redo"),
+      summary: {
+        rows: model.get("n_rows"),
+        matched: model.get("matched"),
+        included: model.get("summary").included,
+        ess: model.get("summary").ess,
+        revision: model.get("revision"),
+      },
     });
   };
   const syncSide = () => {
     histogram.update({
       classes: model.get("classes"),
-      summary: model.get("summary"),
       filter: model.get("filter"),
       label: model.get("label"),
     });
     history.update({ history: model.get("history"), revision: model.get("revision") });
   };
-  for (const t of ["columns", "matched", "view", "sort_by", "sort_ascending", "selected", "select_all", "filter", "filter_error", "n_rows", "can_undo", "can_redo"]) {
+  for (const t of ["columns", "matched", "view", "sort_by", "sort_ascending", "selected", "select_all", "filter", "filter_error", "n_rows", "can_undo", "can_redo", "summary", "revision"]) {
     on(`change:${t}`, sync);
   }
-  for (const t of ["classes", "summary", "filter", "label", "history", "revision"]) on(`change:${t}`, syncSide);
+  for (const t of ["classes", "filter", "label", "history", "revision"]) on(`change:${t}`, syncSide);
   on("change:error", () => {
     const e = model.get("error");
     if (e) status(e, "error");
@@ -159,6 +216,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
 
   return () => {
     clearInterval(ping);
+    clearTimeout(summaryTimer);
     for (const [event, cb] of listeners) model.off(event, cb);
     rpc.dispose();
     table.dispose();

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 import traitlets
 
 import weightwidget as ww
+from weightwidget import _protocol as protocol
 from weightwidget import widget as widget_mod
 from weightwidget._serialize import class_filter, quote_column, thumbnails
 from weightwidget.errors import FilterError
@@ -35,11 +37,15 @@ class Recorder:
         self.w._on_msg(self.w, msg, [])
         content, buffers = self.sent[-1]
         assert content["id"] == msg["id"]
+        protocol.check_reply(kind, content, buffers)  # every reply has its documented shape
         return content, buffers
 
     def raw(self, content) -> dict:
         self.w._on_msg(self.w, content, [])
-        return self.sent[-1][0]
+        reply, buffers = self.sent[-1]
+        kind = content.get("kind") if isinstance(content, dict) else None
+        protocol.check_reply(kind if kind in protocol.REPLIES else "ping", reply, buffers)
+        return reply
 
 
 def decode(content: dict, buffers: list) -> dict[str, list]:
@@ -246,15 +252,6 @@ def test_partial_sort_matches_full_sort_with_filter_ties_and_nan(tmp_path):
             w.sort_by = None
 
 
-def test_top_order_declines_when_not_worth_it():
-    assert widget_mod._top_order(np.arange(10.0), None, True, 5) is None  # too few rows
-    assert widget_mod._top_order(np.zeros(10_000), None, True, 5) is None  # all ties
-    assert widget_mod._top_order(np.arange(10_000), None, True, 5) is None  # not floats
-    vals = np.random.default_rng(0).random(10_000)
-    top = widget_mod._top_order(vals, None, False, 10)
-    assert top.tolist() == np.argsort(-vals, kind="stable")[:10].tolist()
-
-
 # --------------------------------------------------------------------------- 3. edits
 def test_edit_one_cell_is_one_named_revision(rec, table, store_path):
     content, _ = rec.ask("edit", row=5, value=0.25)
@@ -281,7 +278,7 @@ def test_edit_one_cell_is_one_named_revision(rec, table, store_path):
         ({"row": 1000, "value": 1}, r"row must be in \[0, 999\]"),
         ({"row": -1, "value": 1}, "row must be in"),
         ({"row": "5", "value": 1}, "row must be an integer"),
-        ({"value": 1}, "row must be an integer"),
+        ({"value": 1}, "row is missing"),
     ],
 )
 def test_bad_edits_are_refused_with_a_reason(rec, table, payload, match):
@@ -371,7 +368,7 @@ def test_select_range_is_capped(tmp_path, monkeypatch):
 
 
 def test_selected_must_be_row_ids(w, monkeypatch):
-    with pytest.raises(traitlets.TraitError, match=r"row ids in \[0, 1000\); got 1000"):
+    with pytest.raises(traitlets.TraitError, match=r"selected\[1\] must be in \[0, 999\]; got 10"):
         w.selected = [1, 1000]
     monkeypatch.setattr(w, "send_state", lambda key=None: None)
     w.set_state({"selected": [-5]})
@@ -480,17 +477,24 @@ def test_kernel_owned_traits_cannot_be_set_from_the_page(w, monkeypatch):
     resent = []
     monkeypatch.setattr(w, "send_state", lambda key=None: resent.append(key))
     w.set_state({"matched": 5, "revision": 9, "columns": [], "filter": "label == 1"})
-    assert w.matched == w._table.count("label == 1") and w.revision == 0 and w.columns
-    assert ["columns", "matched", "revision"] in resent
+    # refused as a whole: the page never sends kernel-owned traits, so this is not our page
+    assert w.matched == 1000 and w.revision == 0 and w.columns and w.filter == ""
+    assert ["columns", "filter", "matched", "revision"] in resent
+    assert "the page cannot set 'matched'" in w.error
+    w.set_state({"filter": "label == 1"})
+    assert w.matched == w._table.count("label == 1") and w.error == ""
     with pytest.raises(traitlets.TraitError, match="read-only"):
         w.matched = 3
 
 
 def test_constructor_options_and_errors(table):
+    ones = table.select("label == 1")[:2].tolist()
     w = WeightWidget(
-        table, filter="label == 1", sort_by="loss", sort_ascending=False, selected=[4, 2]
+        table, filter="label == 1", sort_by="loss", sort_ascending=False, selected=ones[::-1]
     )
-    assert w.matched == table.count("label == 1") and w.sort_by == "loss" and w.selected == [2, 4]
+    assert w.matched == table.count("label == 1") and w.sort_by == "loss" and w.selected == ones
+    with pytest.raises(traitlets.TraitError, match="which the filter 'label == 1' hides"):
+        WeightWidget(table, filter="label == 1", selected=table.select("label == 0")[:1].tolist())
     with pytest.raises(TypeError, match=r"unexpected keyword arguments \['filtr'\]"):
         WeightWidget(table, filtr="x")
     with pytest.raises(TypeError, match="table must be a weightwidget.WeightTable"):
@@ -570,3 +574,311 @@ def test_new_metric_columns_show_up_and_refresh_masks(w, table):
     assert w.matched == 5
     w.sort_by, w.sort_ascending = "run1_loss", False
     assert decode(*Recorder(w).ask("rows", start=0, count=2))["ids"] == [4, 3]
+
+
+# --------------------------------------------------------------------------- issue 9.7: page input
+@pytest.fixture
+def resent(w, monkeypatch):
+    """Keys the widget sends back to the page (to undo a refused change there)."""
+    out: list = []
+    monkeypatch.setattr(w, "send_state", lambda key=None: out.append(key))
+    return out
+
+
+PAGE_STATE = ("filter", "sort_by", "sort_ascending", "selected", "select_all")
+
+
+def page_state(w) -> dict:
+    return {k: getattr(w, k) for k in PAGE_STATE}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"selected": [2**63]}, r"selected\[0\] must be in \[0, 999\]"),
+        pytest.param(
+            {"selected": [10**400]}, r"selected\[0\] must be in \[0, 999\]; got 10+\.", id="huge"
+        ),
+        ({"selected": [3, -1]}, r"selected\[1\] must be in \[0, 999\]; got -1"),
+        ({"selected": [1.5]}, r"selected\[0\] must be an integer; got 1\.5"),
+        ({"selected": [True]}, r"selected\[0\] must be an integer; got True"),
+        ({"selected": ["3"]}, r"selected\[0\] must be an integer; got '3'"),
+        ({"selected": 3}, "selected must be a list; got 3"),
+        ({"selected": [[3]]}, r"selected\[0\] must be an integer"),
+        ({"filter": 5}, "filter must be text; got 5"),
+        ({"filter": None}, "filter must be text; got None"),
+        ({"sort_by": 3}, "sort_by must be text; got 3"),
+        ({"sort_by": "nope"}, "sort_by must be one of the sortable columns"),
+        ({"sort_ascending": "yes"}, "sort_ascending must be true or false; got 'yes'"),
+        ({"sort_ascending": 1}, "sort_ascending must be true or false; got 1"),
+        ({"select_all": None}, "select_all must be true or false"),
+        ({"filter": "label == 1", "selected": [-1]}, r"selected\[0\] must be in"),
+    ],
+)
+def test_bad_state_from_the_page_is_refused_and_the_state_stays(w, resent, change, match):
+    w.filter, w.selected = "label == 0", w._table.select("label == 0")[:3].tolist()
+    before = page_state(w)
+    w.set_state(change)
+    assert page_state(w) == before  # nothing of it sticks, not even the valid keys
+    assert re.search(match, w.error), w.error
+    assert len(w.error) < 400
+    assert sorted(change) in resent  # the page gets the kept values back
+    w.set_state({"sort_ascending": False})  # a good change afterwards works and clears the error
+    assert w.sort_ascending is False and w.error == ""
+
+
+def test_a_filter_the_kernel_rejects_is_refused_and_shown(w, resent):
+    w.set_state({"filter": "label == 2"})
+    kept = page_state(w)
+    for bad in ("lable == 1", "label ==", "__import__('os')", "label == 1 and caption > 3"):
+        w.set_state({"filter": bad})
+        assert page_state(w) == kept
+        assert w.filter_error["text"] == bad and w.filter_error["message"]
+    assert ["filter"] in resent
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "_esm",
+        "_css",
+        "_model_name",
+        "_model_module",
+        "_anywidget_id",
+        "_view_name",
+        "_view_module",
+        "_view_count",
+        "_dom_classes",
+        "layout",
+        "tabbable",
+        "tooltip",
+        "matched",
+        "revision",
+        "view",
+        "n_rows",
+        "columns",
+        "classes",
+        "summary",
+        "history",
+        "can_undo",
+        "error",
+        "filter_error",
+        "not_a_trait",
+    ],
+)
+def test_the_page_cannot_set_traits_it_does_not_own(w, resent, key):
+    before = {k: getattr(w, k) for k in w.keys if k != "error"}
+    w.set_state({key: "IPY_MODEL_x" if key == "layout" else "export default {}"})
+    assert {k: getattr(w, k) for k in w.keys if k != "error"} == before
+    assert f"the page cannot set {key!r}" in w.error
+    if key in w.keys:
+        assert [key] in resent
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (float("inf"), "value must be a finite number >= 0; got inf"),  # JSON 1e400
+        (-float("inf"), "value must be a finite number >= 0; got -inf"),
+        pytest.param(
+            10**400, r"value must be a finite number >= 0; got 10+\.\.\. \(401 digits\)", id="huge"
+        ),
+        (float("nan"), "value must be a finite number >= 0; got nan"),
+        ("1e400", "value must be a number; got '1e400'"),
+        (None, "value must be a number; got None"),
+        ([1], r"value must be a number; got \[1\]"),
+        ({"a": 1}, "value must be a number"),
+    ],
+)
+def test_overflowing_or_non_numeric_edit_values_get_a_clean_refusal(rec, table, value, match):
+    bulk = {"kind": "bulk", "action": "set", "target": "matched"}
+    for payload in ({"kind": "edit", "row": 1}, bulk):
+        reply = rec.raw({"id": 7, **payload, "value": value})
+        assert set(reply) == {"id", "error"}, reply
+        assert re.search(match, reply["error"]), reply["error"]
+        assert "internal error" not in reply["error"]
+    assert table.revision == 0
+
+
+def test_json_from_the_page_with_1e400_arrives_as_inf_and_is_refused(rec, table):
+    msg = json.loads('{"id": 3, "kind": "edit", "row": 0, "value": 1e400}')
+    reply = rec.raw(msg)
+    assert reply["error"] == "value must be a finite number >= 0; got inf"
+    msg = json.loads('{"id": 4, "kind": "edit", "row": 0, "value": 1' + "0" * 500 + "}")
+    assert "finite number >= 0" in rec.raw(msg)["error"] and table.revision == 0
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"id": 1, "kind": "edit", "row": "9" * 110_000, "value": 1},
+        {"id": 1, "kind": "edit", "row": 1, "value": "x" * 110_000},
+        {"id": 1, "kind": "rows", "start": list(range(50_000)), "count": 1},
+        {"id": 1, "kind": "x" * 110_000},
+        {"id": 1, "kind": "bulk", "action": "a" * 110_000, "target": "matched"},
+        {"id": 1, "kind": "revert", "revision": 10**5000},
+        {"id": 1, "kind": "ping", "y" * 100_000: 1},
+    ],
+)
+def test_error_replies_quote_only_a_little_of_the_input(rec, message):
+    reply = rec.raw(message)
+    assert set(reply) == {"id", "error"}
+    assert len(reply["error"]) <= 600, len(reply["error"])
+
+
+def test_long_bad_state_is_quoted_briefly(w, resent):
+    w.set_state({"selected": ["x" * 100_000]})
+    assert "selected[0] must be an integer" in w.error and len(w.error) < 400
+    w.set_state({"filter": "label == 1 and " + "(" * 5000})
+    assert len(w.filter_error["message"]) <= 600 and w.filter == ""
+    w.set_state({"filter": "x" * 20_000})
+    assert "at most 10,000 characters" in w.error
+
+
+def test_no_private_traitlets_validate():
+    import inspect
+
+    assert "._validate(" not in inspect.getsource(widget_mod)
+
+
+# --------------------------------------------------------------------------- issue 9.2: selection
+def test_a_filter_change_drops_the_selected_rows_it_hides(w, table):
+    rows = list(range(20))
+    w.selected = rows
+    w.filter = "label == 0"
+    shown = [r for r in rows if table.labels[r] == 0]
+    assert 0 < len(shown) < len(rows)
+    assert w.selected == shown
+    w.filter = ""  # a wider filter does not bring hidden rows back
+    assert w.selected == shown
+
+
+def test_apply_to_selection_never_changes_a_hidden_row(rec, table, store_path):
+    w = rec.w
+    w.set_state({"selected": list(range(30))})
+    w.set_state({"filter": "label == 1"})
+    visible = [r for r in range(30) if table.labels[r] == 1]
+    assert w.selected == visible
+    c, _ = rec.ask("bulk", action="exclude", target="selection")
+    assert c["rows"] == len(visible)
+    assert c["message"] == f"r1: exclude {len(visible)} rows selected"
+    disk = ww.WeightTable.open(store_path)
+    changed = np.flatnonzero(disk.weights != 1).tolist()
+    assert changed == visible
+
+
+def test_selection_is_refused_for_rows_the_filter_hides(w, resent, table):
+    w.filter = "label == 1"
+    hidden = int(table.select("label == 0")[0])
+    w.set_state({"selected": [hidden]})
+    assert w.selected == [] and f"selected holds row {hidden}" in w.error
+    with pytest.raises(traitlets.TraitError, match="which the filter 'label == 1' hides"):
+        w.selected = [hidden]
+
+
+def test_an_edit_under_a_weight_filter_drops_rows_it_now_hides(rec, table):
+    w = rec.w
+    w.filter = "weight > 0"
+    w.selected = [1, 2, 3]
+    rec.ask("bulk", action="exclude", target="selection")
+    assert w.matched == 997 and w.selected == []
+    c, _ = rec.ask("bulk", action="include", target="selection")
+    assert "nothing is selected" in c["error"]
+    assert table.weights[[1, 2, 3]].tolist() == [0, 0, 0]
+
+
+def test_select_range_adds_only_visible_rows(rec, table):
+    w = rec.w
+    w.filter = "label == 2"
+    w.selected = table.select("label == 2")[:2].tolist()
+    rec.ask("select_range", start=5, stop=6, add=True)
+    expected = sorted({*table.select("label == 2")[:2].tolist(), *table.select("label == 2")[5:7]})
+    assert w.selected == expected
+
+
+# --------------------------------------------------------------------------- issue 11.6: summaries
+def test_summaries_of_the_matched_rows_on_request(rec, table):
+    w = rec.w
+    w.filter = "label == 1"
+    c, _ = rec.ask("summaries", columns=["loss", "caption", "flagged", "label", "weight", "nope"])
+    assert c["view"] == w.view
+    by = {s["name"]: s for s in c["summaries"]}
+    assert set(by) == {"loss", "caption", "flagged", "label", "weight"}
+    n1 = table.count("label == 1")
+    assert sum(by["loss"]["counts"]) == n1 and sum(by["loss"]["totals"]) == 1000
+    assert by["label"]["values"] == [
+        {"value": "1", "count": n1, "total": n1, "filter": "label == 1"}
+    ]
+    assert sum(v["count"] for v in by["flagged"]["values"]) == n1
+    assert by["loss"]["brush"] is None and by["caption"]["picked"] is None
+
+
+def test_brushing_a_histogram_puts_the_condition_in_the_filter(rec, table):
+    w = rec.w
+    w.filter = "label != 0"
+    edges = rec.ask("summaries", columns=["loss"])[0]["summaries"][0]["edges"]
+    c, _ = rec.ask("brush", column="loss", lo=edges[1] + 0.01, hi=edges[3] - 0.01)
+    expected = f"label != 0 and {edges[1]:g} <= loss < {edges[3]:g}"
+    assert c["filter"] == expected == w.filter
+    assert c["matched"] == w.matched == table.count(expected)
+    hist = rec.ask("summaries", columns=["loss"])[0]["summaries"][0]
+    assert hist["brush"] == [edges[1], edges[3]] and sum(hist["counts"]) == w.matched
+    c, _ = rec.ask("brush", column="loss", lo=edges[0], hi=edges[1])  # replaces it
+    assert w.filter == f"label != 0 and {edges[0]:g} <= loss < {edges[1]:g}"
+    c, _ = rec.ask("brush", column="caption", value="sample 3 cat")
+    assert w.filter.endswith(' and caption == "sample 3 cat"') and w.matched <= 1
+    c, _ = rec.ask("brush", column="loss", clear=True)
+    assert w.filter == 'label != 0 and caption == "sample 3 cat"'
+    w.filter = "label == 2"  # typed by hand: the page's conditions are gone
+    rec.ask("brush", column="loss", lo=edges[0], hi=edges[1])
+    assert w.filter == f"label == 2 and {edges[0]:g} <= loss < {edges[1]:g}"
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ({"column": "nope", "lo": 0, "hi": 1}, "unknown column 'nope'"),
+        ({"column": "caption", "lo": 0, "hi": 1}, "is not numeric; pick a value"),
+        ({"column": "loss", "value": "3"}, "has no values to pick"),
+        ({"column": "loss", "lo": 0}, "a brush needs both lo and hi"),
+        ({"column": "loss", "lo": 0, "hi": float("inf")}, "hi must be a finite number"),
+        ({"column": "caption", "value": "x" * 5000}, "value must be at most 1,000"),
+    ],
+)
+def test_bad_brushes_are_refused(rec, payload, match):
+    before = rec.w.filter
+    c, _ = rec.ask("brush", **payload)
+    assert re.search(match, c["error"]), c["error"]
+    assert rec.w.filter == before
+
+
+def test_a_state_change_with_selection_before_filter(w, resent, table):
+    # the page may send the keys in any order: the selection is checked against the
+    # filter that comes with it
+    twos = table.select("label == 2")[:3].tolist()
+    w.set_state({"selected": twos, "filter": "label == 2"})
+    assert w.filter == "label == 2" and w.selected == twos and w.error == ""
+    ones = table.select("label == 1")[:2].tolist()
+    with w.hold_trait_notifications():
+        w.selected = []
+        w.filter = "label == 1"
+        w.selected = ones
+    assert w.selected == ones and w.table_view.selected.tolist() == ones
+
+
+def test_a_revert_that_changes_nothing_commits_nothing_and_says_so(rec, table):
+    rec.ask("edit", row=0, value=2.0)
+    c, _ = rec.ask("revert", revision=1)  # already at revision 1's weights
+    assert c["ok"] and c["revision"] == 1 and c["rows"] == 0
+    assert "no row would change" in c["message"] and table.revision == 1
+    c, _ = rec.ask("revert", revision=0)
+    assert c["message"] == "r2: revert to r0" and table.weights[0] == 1
+
+
+def test_the_history_panel_gets_only_the_newest_revisions(table, monkeypatch):
+    monkeypatch.setattr(widget_mod, "HISTORY_ROWS", 5)
+    for i in range(8):
+        table.set_weights([i], 2.0, message=f"edit {i}")
+    w = WeightWidget(table)
+    assert [h["revision"] for h in w.history] == [4, 5, 6, 7, 8]
+    assert w.history[-1]["message"] == "edit 7"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .query import KEYWORDS
+from .view import class_aggregates, class_filter, quote_column
 
 if TYPE_CHECKING:
     from .table import WeightTable
@@ -33,29 +33,6 @@ __all__ = [
 MAX_TEXT = 1000
 #: Thumbnails are at most this many pixels on a side.
 THUMB_SIZE = 32
-
-
-def quote_column(name: str) -> str:
-    """Spell a column name for the filter language (back-quoted when needed)."""
-    if name.isidentifier() and name.isascii() and name.lower() not in KEYWORDS:
-        return name
-    return "`" + name.replace("`", "``") + "`"  # a doubled back-quote stands for one
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def class_filter(label: str, value: Any) -> str:
-    """Filter text selecting one class, e.g. ``label == 3`` or ``label == "cat"``."""
-    return f"{quote_column(label)} == {_literal(value)}"
 
 
 def thumbnails(images: np.ndarray, ids: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
@@ -164,30 +141,22 @@ def summary_payload(weights: np.ndarray, weight_sum: float | None = None) -> dic
 
 
 def class_counts(table: WeightTable) -> np.ndarray:
-    """Labelled rows per class (they change only with label edits: a new revision)."""
-    codes = table.label_codes
-    return np.bincount(codes[codes >= 0], minlength=len(table.classes))
+    """Rows per class (from :func:`weightwidget.view.class_aggregates`)."""
+    return class_aggregates(table)[0]
 
 
-def classes_payload(
-    table: WeightTable, counts: np.ndarray | None = None, limit: int = 1000
-) -> list[dict[str, Any]]:
+def classes_payload(table: WeightTable, limit: int = 1000) -> list[dict[str, Any]]:
     """Per class: value, count, weight sum, raw share, effective share, filter text.
 
     Parameters
     ----------
     table : WeightTable
-        The table (label codes and current weights are read).
-    counts : ndarray, optional
-        Rows per class from :func:`class_counts` (computed when not given).
+        The table (aggregates come from :func:`weightwidget.view.class_aggregates`).
     limit : int, default=1000
         Most classes sent (the biggest; the rest are left out of the panel).
     """
     classes = table.classes
-    if counts is None:
-        counts = class_counts(table)
-    codes, labelled = table.label_codes, table.label_codes >= 0  # unlabelled rows never train
-    sums = np.bincount(codes[labelled], weights=table.weights[labelled], minlength=len(classes))
+    counts, _, sums = class_aggregates(table)
     total = float(sums.sum())
     order = np.arange(len(classes))
     if len(classes) > limit:  # keep the biggest classes, in class order

@@ -89,6 +89,8 @@ _BASE_REL = re.compile(
 )
 _COLUMNS_REL = re.compile(r"^columns/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
 _META_LIMIT = 64 << 20
+# header fields only the revision file itself needs (how its payload is encoded)
+_FILE_ONLY = frozenset({"changes", "codec", "raw_size", "format", "start"})
 
 
 class RevisionTaken(StoreError):
@@ -818,6 +820,8 @@ class RevisionStore:
         self._prefetched: dict[int, bytes] = {}  # revision files read ahead (remote stores)
         self._log_lengths: dict[int, int] = {}  # block -> revisions its chunk holds
         self._log_packed: set[int] = set()  # blocks whose chunk packs their revisions
+        self._log_tried: set[int] = set()  # blocks header_block() has looked up
+        self._block_sessions: dict[int, set[str] | None] = {}
         self._packs: dict[int, tuple[list[int], bytes]] = {}  # loaded while replaying
 
     @property
@@ -1256,9 +1260,30 @@ class RevisionStore:
     def header_block(self, block: int) -> None:
         """Load the headers of one block of 256 revisions (from its chunk when there is one)."""
         first = block * LOG_CHUNK
-        if all(r in self._headers for r in range(first, first + LOG_CHUNK)):
+        if block in self._log_tried or all(
+            r in self._headers for r in range(first, first + LOG_CHUNK)
+        ):
             return
+        self._log_tried.add(block)  # a partial or missing chunk: single files are read
         self._load_log(block, quiet=True)
+
+    def block_sessions(self, block: int) -> set[str] | None:
+        """The sessions that committed in a whole block of 256 revisions.
+
+        Read from the block's history chunk; None when it has no readable whole chunk.
+        """
+        if block in self._block_sessions:
+            return self._block_sessions[block]
+        sessions: set[str] | None = None
+        try:
+            header, _, _ = self._read_chunk(block)
+            listed = header.get("sessions")
+            if isinstance(header.get("pack"), dict) and isinstance(listed, list):
+                sessions = {str(x) for x in listed}
+        except (FileNotFoundError, StoreCorruptedError):
+            pass
+        self._block_sessions[block] = sessions
+        return sessions
 
     def _load_log(self, block: int, *, quiet: bool = False) -> None:
         try:
@@ -1316,9 +1341,17 @@ class RevisionStore:
         entries = [self._headers.get(r) for r in range(first, last + 1)]
         if not entries or any(h is None for h in entries):
             return
-        body = json.dumps(entries, separators=(",", ":")).encode()
+        # what decoding a file needs stays in the file: the history keeps the rest
+        slim = [{k: v for k, v in h.items() if k not in _FILE_ONLY} for h in entries]  # type: ignore[union-attr]
+        body = json.dumps(slim, separators=(",", ":")).encode()
         heads = _compress(body)
-        header: dict[str, Any] = {"block": block, "raw_size": len(body), "headers_size": len(heads)}
+        header: dict[str, Any] = {
+            "block": block,
+            "raw_size": len(body),
+            "headers_size": len(heads),
+            # who committed in this block: an undo scan skips blocks without its session
+            "sessions": sorted({str(h.get("session", "")) for h in entries}),
+        }
         parts = [heads]
         if last == first + LOG_CHUNK - 1:
             rels = [rev_name(r) for r in range(first, last + 1)]
@@ -1751,7 +1784,18 @@ class RevisionStore:
             headers = self.headers(newest)
             before = sorted(self.snapshot_numbers())
             bytes_before = sum(self._file_size(snap_name(r)) for r in before)
-            keep = self._snapshot_plan(sorted(headers), newest)
+            current = [r for r in before if self._snapshot_is_current(r)]
+            keep = keep_snapshots(current, newest) & set(current)
+            keep |= {0, newest}
+            # add snapshots only where the ones kept leave too long a replay
+            kept = sorted(keep)
+            last, j = 0, 0
+            for rev in sorted(headers):
+                while j < len(kept) and kept[j] <= rev:
+                    last, j = kept[j], j + 1
+                if rev - last > replay_bound(newest, rev):
+                    keep.add(rev)
+                    last = rev
             state: State | None = None
             written = 0
             bar = tqdm(total=len(keep), desc="compact", disable=not progress, unit="snapshot")
@@ -1798,25 +1842,6 @@ class RevisionStore:
             return False
         return "fields" in header
 
-    def _snapshot_plan(self, revisions: list[int], newest: int) -> set[int]:
-        """Where compaction keeps a snapshot.
-
-        At 0, the newest revision, and the newest revision of every quarter octave
-        of distance from it, so a past revision at distance d replays at most about
-        d/5 deltas.
-        """
-        plan = {0, newest}
-        j = 0
-        while True:
-            distance = int(np.ceil(2 ** (j / 4)))
-            if distance > newest:
-                break
-            if distance >= 32:
-                plan.add(newest - distance)
-            j += 1
-        existing = set(revisions)
-        return {r for r in plan if r in existing}
-
     def _thin_snapshots(self, newest: int) -> None:
         """Remove snapshots that no longer save replay work (see :func:`keep_snapshots`)."""
         snapshots = sorted(self.snapshot_numbers(fresh=True))
@@ -1826,6 +1851,14 @@ class RevisionStore:
 
     def _file_size(self, rel: str) -> int:
         return self.files.size(rel)
+
+
+def replay_bound(newest: int, rev: int) -> float:
+    """How many deltas compaction lets opening revision ``rev`` replay.
+
+    A quarter of its distance from the newest revision, plus 32.
+    """
+    return (newest - rev) / 4 + 32
 
 
 def keep_snapshots(snapshots: list[int], newest: int) -> set[int]:

@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import _columns, _labels, query
+from . import _columns, _labels, query, view
 from ._checks import (
     check_choice,
     check_length,
@@ -118,10 +117,9 @@ class WeightTable:
         self._pinned = pinned
         self._subscribers: list[Callable[[WeightTable], None]] = []
         self._lock = threading.RLock()  # edits and refreshes from several threads
-        self._sort_cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
-        self._mask_cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._loaded_columns: set[int] = set()  # column revisions merged into _columns
         self._legacy_runs: list[dict[str, Any]] = []
+        self._tops_cache: tuple[int, tuple[int | None, int | None]] | None = None
         self._columns_version = 0
         # labels: revision 0's encoding (set by _build, else computed once from the
         # base column), the classes added along each revision's chain, and the
@@ -688,23 +686,9 @@ class WeightTable:
     def sort_order(self, by: str, *, ascending: bool = True) -> np.ndarray:
         """Row ids ordered by a column: stable, ties by row id, missing values last.
 
-        Cached per column and direction (for ``weight``, per revision).
+        Cached per column, direction and table version (see :mod:`weightwidget.view`).
         """
-        if by == "row":
-            rows = self._rows()
-            return rows if ascending else rows[::-1].copy()
-        values = self.column(by)
-        if query.column_kind(values) == "image":
-            raise ValueError(f"column {by!r} holds images and cannot be sorted")
-        key = (by, bool(ascending), self._revision if by == "weight" else -1, self._columns_version)
-        order = self._sort_cache.get(key)
-        if order is None:
-            order = query.sort_order(values, ascending=ascending)
-            order.flags.writeable = False
-            self._sort_cache[key] = order
-            while len(self._sort_cache) > 8:
-                self._sort_cache.popitem(last=False)
-        return order
+        return view.sort_order(self, by, ascending=ascending)
 
     # ------------------------------------------------------------------ edits
     def set_weights(self, where: Where, value: Any, message: str | None = None) -> int:
@@ -1206,12 +1190,20 @@ class WeightTable:
         """
         if self._pinned:
             return None, None
+        cached = self._tops_cache
+        if cached is not None and cached[0] == self._revision:
+            return cached[1]
+        tops = self._scan_undo_redo_tops()
+        self._tops_cache = (self._revision, tops)
+        return tops
+
+    def _scan_undo_redo_tops(self) -> tuple[int | None, int | None]:
         undone: set[int] = set()
         redone: set[int] = set()
         undo_top: int | None = None
         redo_top: int | None = None
         redo_open = True
-        for header in self._headers_backward():
+        for header in self._headers_backward(session=self._session):
             if header.get("session") != self._session:
                 continue
             rev, action = int(header["revision"]), header.get("action")
@@ -1231,14 +1223,23 @@ class WeightTable:
                 break
         return undo_top, redo_top
 
-    def _headers_backward(self) -> Iterator[dict[str, Any]]:
-        """Headers from the current revision back to 0 (damaged revisions skipped)."""
+    def _headers_backward(self, *, session: str | None = None) -> Iterator[dict[str, Any]]:
+        """Headers from the current revision back to 0 (damaged revisions skipped).
+
+        With ``session``, whole blocks of 256 revisions whose history chunk says
+        that session committed none of them are skipped unread.
+        """
         from .store import LOG_CHUNK
 
         store = self._store
         rev = self._revision
         while rev >= 0:
             block = rev // LOG_CHUNK
+            if session is not None and rev == block * LOG_CHUNK + LOG_CHUNK - 1:
+                sessions = store.block_sessions(block)
+                if sessions is not None and session not in sessions:
+                    rev -= LOG_CHUNK
+                    continue
             if rev not in store._headers and rev - block * LOG_CHUNK > 8:
                 store.header_block(block)  # one chunk instead of up to 256 files
             try:
@@ -1781,8 +1782,7 @@ class WeightTable:
         self._columns_changed()
 
     def _columns_changed(self) -> None:
-        self._columns_version += 1
-        self._mask_cache.clear()
+        self._columns_version += 1  # part of view.table_version: view caches follow
 
     # ------------------------------------------------------------------ summaries
     def class_balance(self, num_samples: int | None = None) -> pd.DataFrame:
@@ -1812,12 +1812,9 @@ class WeightTable:
             When no labelled row has a weight > 0 (there is no distribution to draw
             from).
         """
-        codes, classes, w = self.label_codes, self.classes, self._weights
-        labelled = codes >= 0
-        n_unlabelled = int(len(codes) - np.count_nonzero(labelled))
-        if n_unlabelled:
-            codes, w = codes[labelled], w[labelled]
-        counts, included, sums = query.class_aggregates(codes, len(classes), w)
+        classes = self.classes
+        counts, included, sums = view.class_aggregates(self)  # unlabelled rows left out
+        n_unlabelled = self.n_unlabelled
         total = float(sums.sum())
         if total <= 0:
             raise ValueError(
@@ -1844,7 +1841,7 @@ class WeightTable:
                 "count": counts,
                 "included": included,
                 "weight_sum": sums,
-                "share": counts / max(len(codes), 1),
+                "share": counts / max(len(self) - n_unlabelled, 1),
                 "effective_share": effective,
                 "expected_draws": effective * num_samples,
             },
@@ -2131,19 +2128,7 @@ class WeightTable:
             self._columns_changed()
 
     def _filter_mask(self, text: str) -> np.ndarray:
-        node = query.parse(text)
-        used = query.columns_used(node)
-        key = (text, self._revision if "weight" in used else -1, self._columns_version)
-        hit = self._mask_cache.get(key)
-        if hit is not None:
-            self._mask_cache.move_to_end(key)
-            return hit
-        mask = query.evaluate(text, _ColumnView(self), len(self))
-        mask.flags.writeable = False
-        self._mask_cache[key] = mask
-        while len(self._mask_cache) > 16:
-            self._mask_cache.popitem(last=False)
-        return mask
+        return view.filter_mask(self, text)
 
     def _resolve_again(
         self, where: Where, resolved: tuple[np.ndarray, str]
@@ -2198,28 +2183,6 @@ class WeightTable:
             if int(np.count_nonzero(seen)) != len(ids):
                 raise ValueError("row ids contain duplicates; give each row once")
         return ids, f"for {len(ids):,} selected rows" if len(ids) > 1 else f"for row {ids[0]}"
-
-
-class _ColumnView(Mapping[str, Any]):
-    """Columns as the filter evaluator sees them, with ``weight`` and ``row``."""
-
-    def __init__(self, table: WeightTable) -> None:
-        self._table = table
-
-    def __getitem__(self, key: str) -> Any:
-        if key in RESERVED or key in self._table._columns:
-            return self._table.column(key)
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._table._columns
-        yield from RESERVED
-
-    def __len__(self) -> int:
-        return len(self._table._columns) + len(RESERVED)
-
-    def __contains__(self, key: object) -> bool:
-        return key in RESERVED or key in self._table._columns
 
 
 # ---------------------------------------------------------------------- helpers

@@ -1,8 +1,10 @@
 """``WeightWidget``: the notebook face of a :class:`~weightwidget.table.WeightTable`.
 
-Small state lives in synced traits; rows travel as binary pages on request
-(custom messages, see ``_on_msg``). The kernel is the source of truth: the page
-asks, the table edits, the traits follow the table.
+A thin adapter, shaped like quak's widget: synced traits carry the small state
+either side may set, custom messages ask for rows and edits, and every answer
+comes from the view (:class:`weightwidget.view.TableView`: filter, sort,
+selection, pages, summaries) or the table (edits, history). What the page may
+send is checked in one place, :mod:`weightwidget._protocol`.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ from __future__ import annotations
 import logging
 import pathlib
 import time
+import warnings
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import anywidget
 import numpy as np
 import traitlets
 
+from . import _protocol as protocol
 from . import _serialize
-from .errors import FilterError
-from .query import columns_used, parse, sort_order
+from ._protocol import ProtocolError, clip
+from .errors import FilterError, NothingChangedWarning
+from .view import TableView
 
 if TYPE_CHECKING:
     from .table import WeightTable
@@ -33,81 +37,15 @@ logger.addHandler(logging.NullHandler())
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 #: Most rows one "rows" request may ask for.
-MAX_PAGE = 1000
+MAX_PAGE = protocol.MAX_PAGE
 #: Most rows one shift-click range may select (select all matching has no limit).
 MAX_RANGE = 100_000
-#: Positions answered from a partial sort while the full sort runs in a worker.
-TOP_K = 1000
+#: Revisions the history panel lists (the newest).
+HISTORY_ROWS = 200
 #: Requests slower than this are logged.
 SLOW_MS = 250.0
-_BULK_ACTIONS = ("set", "scale", "exclude", "include", "balance")
-_TARGETS = ("selection", "matched")
-# traits only the kernel sets; the page's attempts are dropped and the value re-sent
-_KERNEL_OWNED = (
-    "matched",
-    "revision",
-    "view",
-    "n_rows",
-    "label",
-    "columns",
-    "classes",
-    "summary",
-    "history",
-    "can_undo",
-    "can_redo",
-    "filter_error",
-    "error",
-)
-
-
-_SORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weightwidget-sort")
-
-
-def _top_order(values: Any, mask: np.ndarray | None, ascending: bool, k: int) -> np.ndarray | None:
-    """The first ``k`` row ids of the stable sort of a float column, or None.
-
-    Same order as ``WeightTable.sort_order`` (ties by row id, NaN last), found in
-    O(n) with ``argpartition``; None when that is not worth it (not floats, few
-    rows, or many ties at the cut).
-    """
-    if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind != "f":
-        return None
-    rows = None if mask is None else np.flatnonzero(mask)
-    vals = values if rows is None else values[rows]
-    if vals.size <= 4 * k:
-        return None
-    key = vals if ascending else -vals
-    cut = np.partition(key, k - 1)[k - 1]
-    if np.isnan(cut):
-        return None
-    take = np.flatnonzero(key <= cut)
-    if take.size > 2 * k:  # many ties at the cut: the full sort is as quick
-        return None
-    ids = take if rows is None else rows[take]
-    first = np.lexsort((ids, key[take]))[:k]
-    return ids[first]
-
-
-class RequestError(ValueError):
-    """A message from the page is malformed; the reply carries this text."""
-
-
-def _int(msg: dict[str, Any], key: str, lo: int, hi: int) -> int:
-    value = msg.get(key)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise RequestError(f"{key} must be an integer; got {value!r}")
-    if not lo <= value <= hi:
-        raise RequestError(f"{key} must be in [{lo}, {hi}]; got {value}")
-    return value
-
-
-def _number(msg: dict[str, Any], key: str) -> float:
-    value = msg.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise RequestError(f"{key} must be a number; got {value!r}")
-    return float(value)
+#: The page's errors: a request or state change that breaks the contract (see _protocol).
+RequestError = ProtocolError
 
 
 def _count(n: int) -> str:
@@ -130,7 +68,7 @@ class WeightWidget(anywidget.AnyWidget):
     sort_ascending : bool, default=True
         Initial sort direction.
     selected : sequence of int, default=()
-        Initially selected row ids.
+        Initially selected row ids (rows the filter shows).
 
     Raises
     ------
@@ -163,12 +101,18 @@ class WeightWidget(anywidget.AnyWidget):
     sort_ascending = traitlets.Bool(True).tag(sync=True)
     """bool: sort direction for ``sort_by``. Default ``True``."""
 
-    selected = traitlets.List(traitlets.Int()).tag(sync=True)
-    """list of int: the selected row ids (sorted, unique). Default ``[]``."""
+    selected = traitlets.List().tag(sync=True)
+    """list of int: the selected row ids (sorted, unique). Default ``[]``.
+
+    A selection only holds rows the filter shows: setting hidden rows raises
+    (from the page: is refused), and when the filter changes (or an edit changes
+    what a filter on ``weight`` shows) the rows it now hides leave the selection,
+    so a bulk action on the selection never changes a row the user cannot see."""
 
     select_all = traitlets.Bool(False).tag(sync=True)
     """bool: every row matching ``filter`` is selected ("select all matching");
-    ``selected`` is then empty. Cleared when the filter changes. Default ``False``."""
+    ``selected`` is then empty. Cleared when the filter changes (the new filter's
+    rows were never chosen). Default ``False``."""
 
     matched = traitlets.Int(0, read_only=True).tag(sync=True)
     """int: how many rows match ``filter`` (read-only)."""
@@ -206,7 +150,9 @@ class WeightWidget(anywidget.AnyWidget):
     can_redo = traitlets.Bool(False, read_only=True).tag(sync=True)
     """bool: whether there is an undone edit to redo (read-only)."""
 
-    filter_error = traitlets.Dict(None, allow_none=True, read_only=True).tag(sync=True)
+    filter_error = traitlets.Dict(default_value=None, allow_none=True, read_only=True).tag(
+        sync=True
+    )
     """dict or None: the last filter typed in the page that failed to parse,
     ``{"text", "message", "position"}``; ``None`` once a good filter is set."""
 
@@ -228,33 +174,19 @@ class WeightWidget(anywidget.AnyWidget):
                 f"WeightWidget() got unexpected keyword arguments {sorted(kwargs)}; "
                 "allowed: filter, sort_by, sort_ascending, selected"
             )
-        for attr in ("weights", "revision", "mask", "sort_order", "set_weights", "subscribe"):
+        for attr in ("weights", "revision", "column", "columns", "set_weights", "subscribe"):
             if not hasattr(table, attr):
                 raise TypeError(
                     f"table must be a weightwidget.WeightTable; got {type(table).__name__} "
                     f"(no {attr!r}). Wrap data with WeightTable.from_pandas(...)"
                 )
-        if filter:
-            table.mask(filter)  # a bad filter raises FilterError before a comm is opened
         self._table = table
-        self._view_ids: np.ndarray | None = None  # None: all rows in dataset order
-        self._pending: tuple[str, bool, Any, Future[np.ndarray], np.ndarray | None] | None = None
-        self._sorts: dict[tuple[str, bool], tuple[Any, np.ndarray]] = {}
-        self._mask_key: tuple[Any, ...] | None = None
-        self._mask_refs: list[Any] = []
-        self._mask: np.ndarray | None = None
+        # a bad filter raises FilterError here, before a comm is opened
+        self._view = TableView(table, filter=filter)
         self._seen_revision = -1
-        self._counts: np.ndarray | None = None  # rows per class never change
         super().__init__()
         self._handlers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list]]] = {
-            "rows": self._rows,
-            "edit": self._edit,
-            "bulk": self._bulk,
-            "select_range": self._select_range,
-            "undo": self._undo,
-            "redo": self._redo,
-            "revert": self._revert,
-            "ping": self._ping,
+            kind: getattr(self, f"_answer_{kind}") for kind in protocol.REQUESTS
         }
         with self.hold_trait_notifications():
             self._set("n_rows", len(table))
@@ -264,7 +196,7 @@ class WeightWidget(anywidget.AnyWidget):
             self.sort_by = sort_by
             self.sort_ascending = sort_ascending
             self.selected = list(selected)
-        self._update_view()
+        self._sync_view()
         self.on_msg(self._on_msg)
         ref = weakref.WeakMethod(self._on_table_change)
 
@@ -280,17 +212,20 @@ class WeightWidget(anywidget.AnyWidget):
         """WeightTable: the table this widget shows."""
         return self._table
 
+    @property
+    def table_view(self) -> TableView:
+        """TableView: the filter, sort and selection this widget shows."""
+        return self._view
+
     def selection(self) -> np.ndarray:
         """Row ids a "selection" bulk action applies to (all matching if ``select_all``).
 
         Returns
         -------
         ndarray of int64
-            Sorted row ids.
+            Sorted row ids, all shown by the filter.
         """
-        if self.select_all:
-            return self._matched_ids()
-        return np.asarray(self.selected, dtype=np.int64)
+        return self._view.selection()
 
     def close(self) -> None:
         """Stop following the table and close the widget."""
@@ -305,165 +240,121 @@ class WeightWidget(anywidget.AnyWidget):
         self.set_trait(name, value)
 
     # ------------------------------------------------------------------ validation
+    # One place checks what the page sends (the contract in _protocol, then the
+    # view); the same checks guard assignments from Python (validators below).
+    def _ctx(self) -> dict[str, int]:
+        """Bounds the contract's specs refer to (see ``_protocol``)."""
+        matched = int(self.matched)
+        return {
+            "last_row": int(self.n_rows) - 1,
+            "matched": matched,
+            "last_match": matched - 1,
+            "revision": int(self._table.revision),
+        }
+
+    def _check_selected(self, value: Any, filter: str) -> list[int]:
+        try:
+            ids = protocol.check_trait("selected", value, self._ctx())
+            return self._view.check_selection(ids, filter=filter).tolist()
+        except ValueError as e:  # ProtocolError too
+            raise traitlets.TraitError(str(e)) from None
+
     @traitlets.validate("filter")
     def _valid_filter(self, proposal: dict[str, Any]) -> str:
         text = proposal["value"]
-        self._filter_mask(text)  # raises FilterError with the position
+        if len(text) > protocol.MAX_FILTER:
+            protocol.check_trait("filter", text, {})  # raises with the limit
+        self._view.check_filter(text)  # raises FilterError with the position
         return text
 
     @traitlets.validate("sort_by")
     def _valid_sort_by(self, proposal: dict[str, Any]) -> str | None:
-        by = proposal["value"]
-        if by is None or by == "":
-            return None
-        names = [c["name"] for c in self.columns if c["kind"] != "image"]
-        if by not in names:
-            raise traitlets.TraitError(
-                f"sort_by must be one of the sortable columns {names} or None; got {by!r}"
-            )
-        return by
+        try:
+            return self._view.check_sort(proposal["value"])
+        except ValueError as e:
+            raise traitlets.TraitError(str(e)) from None
 
     @traitlets.validate("selected")
     def _valid_selected(self, proposal: dict[str, Any]) -> list[int]:
-        ids = np.asarray(proposal["value"], dtype=np.int64).reshape(-1)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.n_rows):
-            bad = ids[(ids < 0) | (ids >= self.n_rows)]
-            raise traitlets.TraitError(
-                f"selected must hold row ids in [0, {self.n_rows}); got {int(bad[0])}"
-                + (f" (and {bad.size - 1} more)" if bad.size > 1 else "")
-            )
-        return np.unique(ids).tolist()
+        return self._check_selected(proposal["value"], self.filter)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Apply a state change sent by the page, refusing bad values in place.
+        """Apply a state change sent by the page, or refuse all of it.
 
-        Kernel-owned traits are re-sent; an invalid filter sets ``filter_error``
-        and keeps the last good filter; other invalid values set ``error``.
+        Only the page-owned traits (``filter``, ``sort_by``, ``sort_ascending``,
+        ``selected``, ``select_all``) may be set, with values of their documented
+        shape that the kernel accepts. Otherwise nothing changes: a refused filter
+        sets ``filter_error``, anything else sets ``error``, and the keys sent
+        are re-sent so the page shows the state that stays.
         """
-        data = dict(sync_data)
-        resend = [k for k in _KERNEL_OWNED if k in data]
-        for key in resend:
-            del data[key]
-        if "filter" in data:
-            text = data["filter"]
+        values, errors = protocol.check_state(sync_data, self._ctx())
+        bad_filter: FilterError | None = None
+        if not errors:
+            text = values.get("filter", self.filter)
             try:
-                if not isinstance(text, str):
-                    raise FilterError("the filter must be text", text=str(text), position=0)
-                self._filter_mask(text)
+                self._view.check_filter(text)
+                if "sort_by" in values:
+                    values["sort_by"] = self._view.check_sort(values["sort_by"])
+                if "selected" in values:
+                    values["selected"] = self._check_selected(values["selected"], text)
             except FilterError as e:
-                del data["filter"]
-                resend.append("filter")
-                pos = getattr(e, "position", 0)
-                self._set(
-                    "filter_error",
-                    {
-                        "text": str(text),
-                        "message": getattr(e, "reason", str(e)),
-                        "position": int(pos),
-                    },
-                )
-        for key in ("sort_by", "sort_ascending", "selected", "select_all"):
-            if key not in data:
-                continue
-            try:
-                self.traits()[key]._validate(self, data[key])
-            except (traitlets.TraitError, ValueError, TypeError) as e:
-                del data[key]
-                resend.append(key)
-                self._set("error", f"{key}: {e}")
-        super().set_state(data)
-        if resend:
-            self.send_state(sorted(set(resend)))
+                bad_filter = e
+            except (ValueError, traitlets.TraitError) as e:
+                errors.append(str(e))
+        if errors or bad_filter is not None:
+            with self.hold_trait_notifications():
+                if bad_filter is not None:
+                    self._set("filter_error", _filter_error(values["filter"], bad_filter))
+                if errors:
+                    self._set("error", clip("; ".join(errors)))
+            keys = sync_data if isinstance(sync_data, dict) else {}
+            self.send_state(sorted(k for k in keys if isinstance(k, str) and k in self.keys))
+            return
+        if self.error:
+            self._set("error", "")
+        super().set_state(values)
 
-    # ------------------------------------------------------------------ view state
-    def _filter_mask(self, text: str) -> np.ndarray | None:
-        """The mask of ``text`` (cached per revision when it reads weights)."""
-        if not text.strip():
-            return None
-        t = self._table
-        used = columns_used(parse(text))
-        # the mask changes with the weights (if it reads them) and with replaced columns
-        # (set_columns); ids are safe as the key holds the arrays alive in _mask_refs
-        refs = [t.column(c) for c in sorted(used) if c in t.columns]
-        key = (text, t.revision if "weight" in used else -1, tuple(id(r) for r in refs))
-        if self._mask_key != key:
-            self._mask = t.mask(text)
-            self._mask_key, self._mask_refs = key, refs
-        return self._mask
-
-    def _matched_ids(self) -> np.ndarray:
-        mask = self._filter_mask(self.filter)
-        return np.arange(self.n_rows) if mask is None else np.flatnonzero(mask)
-
-    def _update_view(self) -> None:
-        """Recompute the rows on screen (filter, then sort) and bump ``view``."""
-        mask = self._filter_mask(self.filter)
-        self._pending = None
-        matched = self.n_rows if mask is None else int(np.count_nonzero(mask))
-        if not self.sort_by:
-            self._view_ids = None if mask is None else np.flatnonzero(mask)
-        else:
-            by, asc = self.sort_by, self.sort_ascending
-            values = self._table.column(by)
-            cached = self._sorts.get((by, asc))
-            if cached is not None and cached[0] is values:
-                order = cached[1]
-                self._view_ids = order if mask is None else order[mask[order]]
-            else:
-                # A full sort of 1M floats takes ~170 ms: answer the first pages from a
-                # partial top-k sort and finish the full sort in a worker thread (numpy
-                # releases the GIL while sorting), awaited only when the page scrolls on.
-                # The worker calls the pure query.sort_order (the table's caches are not
-                # thread-safe); the order is the table's: stable, ties by row id, NaN last.
-                top = _top_order(values, mask, asc, TOP_K) if by != "row" else None
-                if by == "row":
-                    future: Future[np.ndarray] = Future()
-                    future.set_result(self._table.sort_order("row", ascending=asc))
-                else:
-                    future = _SORTER.submit(sort_order, values, ascending=asc)
-                self._pending = (by, asc, values, future, mask)
-                self._view_ids = top
-                if top is None:
-                    self._resolve_view()
-        with self.hold_trait_notifications():
-            self._set("matched", matched)
-            self._set("view", self.view + 1)
-
-    def _resolve_view(self) -> np.ndarray | None:
-        """The complete view order (waits for a pending sort)."""
-        if self._pending is not None:
-            by, asc, values, future, mask = self._pending
-            order = future.result()
-            self._sorts[(by, asc)] = (values, order)
-            while len(self._sorts) > 4:
-                del self._sorts[next(iter(self._sorts))]
-            self._view_ids = order if mask is None else order[mask[order]]
-            self._pending = None
-        return self._view_ids
-
-    def _view_slice(self, lo: int, hi: int) -> np.ndarray:
-        """Row ids at view positions ``lo:hi``."""
-        view = self._view_ids
-        if self._pending is not None and (view is None or hi > len(view)):
-            view = self._resolve_view()
-        return np.arange(lo, hi, dtype=np.int64) if view is None else view[lo:hi]
-
+    # ------------------------------------------------------------------ traits -> view
     @traitlets.observe("filter")
     def _on_filter(self, change: dict[str, Any]) -> None:
+        self._view.set_filter(change["new"])  # drops selected rows the filter hides
         self._set("filter_error", None)
-        if self.select_all:
-            self.select_all = False
-        self._update_view()
+        self._sync_view()
 
     @traitlets.observe("sort_by", "sort_ascending")
     def _on_sort(self, change: dict[str, Any]) -> None:
-        self._update_view()
+        self._view.set_sort(self.sort_by, self.sort_ascending)
+        self._sync_view()
+
+    @traitlets.observe("selected")
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        # notifications of one change come in the order the keys were set: the selection
+        # was validated against the new filter, so the view takes that filter first
+        if self._view.filter != self.filter:
+            self._view.set_filter(self.filter)
+        self._view.select(change["new"])
+        if change["new"] and self.select_all:
+            self.select_all = False
 
     @traitlets.observe("select_all")
     def _on_select_all(self, change: dict[str, Any]) -> None:
+        self._view.set_select_all(change["new"])
         if change["new"] and self.selected:
             self.selected = []
 
+    def _sync_view(self) -> None:
+        """Copy the view's selection and count into traits; ask the page to refetch."""
+        v = self._view
+        with self.hold_trait_notifications():
+            if self.select_all != v.select_all:
+                self.select_all = v.select_all
+            selected = v.selected.tolist()
+            if selected != self.selected:
+                self.selected = selected
+            self._set("matched", v.matched)
+            self._set("view", self.view + 1)
+
+    # ------------------------------------------------------------------ table -> traits
     def _refresh_table(self) -> None:
         """Copy the table's revision, columns, classes, summary and history into traits."""
         t = self._table
@@ -477,13 +368,12 @@ class WeightWidget(anywidget.AnyWidget):
             self._set("columns", cols)
         self._set("revision", t.revision)
         self._seen_revision = t.revision
-        if self._counts is None:
-            self._counts = _serialize.class_counts(t)
-        classes = _serialize.classes_payload(t, self._counts)
+        classes = _serialize.classes_payload(t)
         weight_sum = sum(c["weight_sum"] for c in classes)
         self._set("classes", classes)
         self._set("summary", _serialize.summary_payload(t.weights, weight_sum))
-        self._set("history", _serialize.history_payload(t.history()))
+        # only the newest revisions travel: the table reads just those headers
+        self._set("history", _serialize.history_payload(t.history(limit=HISTORY_ROWS)))
         self._refresh_undo()
 
     def _refresh_undo(self) -> None:
@@ -494,9 +384,10 @@ class WeightWidget(anywidget.AnyWidget):
     def _on_table_change(self, table: WeightTable) -> None:
         with self.hold_trait_notifications():
             self._refresh_table()
-            self._update_view()
+            self._view.refresh()  # a filter on weight may hide selected rows now
+            self._sync_view()
 
-    # ------------------------------------------------------------------ messages
+    # ------------------------------------------------------------------ requests
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
         """Dispatch one request from the page; always answer with its id."""
         rid = content.get("id") if isinstance(content, dict) else None
@@ -504,34 +395,20 @@ class WeightWidget(anywidget.AnyWidget):
         t0 = time.perf_counter()
         bufs: list = []
         try:
-            if not isinstance(content, dict):
-                raise RequestError(f"a request must be an object; got {type(content).__name__}")
-            if not isinstance(rid, int) or isinstance(rid, bool):
-                raise RequestError(f"id must be an integer; got {rid!r}")
-            handler = self._handlers.get(kind) if isinstance(kind, str) else None
-            if handler is None:
-                raise RequestError(
-                    f"unknown kind {kind!r}; expected one of {sorted(self._handlers)}"
-                )
-            reply, bufs = handler(content)
+            rid, kind, body = protocol.check_request(content, self._ctx())
+            reply, bufs = self._handlers[kind](body)
         except (ValueError, TypeError, KeyError, IndexError, traitlets.TraitError) as e:
-            reply, bufs = {"error": str(e)}, []
+            reply, bufs = {"error": clip(str(e))}, []
         except Exception as e:  # a bug must not kill the widget: log it, tell the page
             logger.exception("weightwidget: %s request failed", kind)
-            reply, bufs = {"error": f"internal error in {kind!r}: {type(e).__name__}: {e}"}, []
+            text = f"internal error in {protocol.short(kind, 40)}: {type(e).__name__}: {e}"
+            reply, bufs = {"error": clip(text)}, []
         ms = (time.perf_counter() - t0) * 1000
         if ms > SLOW_MS:
             logger.info("weightwidget: slow %s request: %.0f ms", kind, ms)
-        self.send({"id": rid if isinstance(rid, int) else None, **reply}, bufs)
-
-    def _rows(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        start = _int(msg, "start", 0, max(self.matched, 0))
-        count = _int(msg, "count", 0, MAX_PAGE)
-        stop = min(start + count, self.matched)
-        ids = self._view_slice(start, stop)
-        meta, bufs = _serialize.encode_rows(self._table, ids, self.columns)
-        reply = {"kind": "rows", "view": self.view, "start": start, "count": len(ids)}
-        return {**reply, "total": self.matched, **meta}, bufs
+        # an id outside the contract cannot be the page's: answer it with a null id
+        ok_id = type(rid) is int and 0 <= rid <= protocol.MAX_SAFE_INT
+        self.send({"id": rid if ok_id else None, **reply}, bufs)
 
     def _done(self, revision: int, message: str, rows: int) -> tuple[dict[str, Any], list]:
         return {
@@ -541,87 +418,128 @@ class WeightWidget(anywidget.AnyWidget):
             "message": f"r{revision}: {message}",
         }, []
 
-    def _edit(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        row = _int(msg, "row", 0, self.n_rows - 1)
-        value = _number(msg, "value")
+    def _answer_rows(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        start, count = msg["start"], msg["count"]
+        ids = self._view.ids(start, start + count)
+        meta, bufs = _serialize.encode_rows(self._table, ids, self.columns)
+        reply = {"kind": "rows", "view": self.view, "start": start, "count": len(ids)}
+        return {**reply, "total": self.matched, **meta}, bufs
+
+    def _answer_edit(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        row, value = msg["row"], msg["value"]
         text = f"set weight of row {row} to {value:g}"
         return self._done(self._table.set_weights([row], value, message=text), text, 1)
 
     def _where(self, target: str) -> tuple[Any, int, str]:
         """The ``where`` of a bulk action, how many rows it covers, and words for it."""
-        if target == "selection" and not self.select_all:
-            rows = np.asarray(self.selected, dtype=np.int64)
+        v = self._view
+        if target == "selection" and not v.select_all:
+            rows = v.selection()  # only rows the filter shows
             if rows.size == 0:
                 raise RequestError("nothing is selected; select rows or apply to all matching rows")
             return rows, int(rows.size), f"{_count(rows.size)} selected"
-        # all matching: hand the table the filter text itself; it resolves it from its
-        # mask cache under the writer lock, quicker than a million row ids
-        if self.filter:
-            return self.filter, self.matched, f"{_count(self.matched)} matching `{self.filter}`"
+        # all matching: hand the table the filter text itself; it resolves it under the
+        # writer lock (after picking up other processes' commits), from the mask cache
+        if v.filter.strip():
+            return v.filter, v.matched, f"{_count(v.matched)} matching `{v.filter}`"
         return None, self.n_rows, f"all {_count(self.n_rows)}"
 
-    def _bulk(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        action, target = msg.get("action"), msg.get("target")
-        if action not in _BULK_ACTIONS:
-            raise RequestError(f"action must be one of {list(_BULK_ACTIONS)}; got {action!r}")
-        if target not in _TARGETS:
-            raise RequestError(f"target must be one of {list(_TARGETS)}; got {target!r}")
+    def _answer_bulk(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        action, target = msg["action"], msg["target"]
+        if action in ("set", "scale") and "value" not in msg:
+            raise RequestError(f"value must be a number for {action!r}; got nothing")
         where, count, words = self._where(target)
         t = self._table
         if action == "set":
-            value = _number(msg, "value")
-            text = f"set weight to {value:g} for {words}"
-            rev = t.set_weights(where, value, message=text)
+            text = f"set weight to {msg['value']:g} for {words}"
+            rev = t.set_weights(where, msg["value"], message=text)
         elif action == "scale":
-            value = _number(msg, "value")
-            text = f"multiply weight by {value:g} for {words}"
-            rev = t.scale_weights(where, value, message=text)
+            text = f"multiply weight by {msg['value']:g} for {words}"
+            rev = t.scale_weights(where, msg["value"], message=text)
         elif action == "balance":
             text = f"rebalance classes (inverse frequency) over {words}"
             rev = t.balance("inverse_frequency", where, message=text)
         else:
-            value = 0.0 if action == "exclude" else 1.0
             text = f"{action} {words}"
-            rev = t.set_weights(where, value, message=text)
+            rev = t.set_weights(where, 0.0 if action == "exclude" else 1.0, message=text)
         return self._done(rev, text, count)
 
-    def _select_range(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        last = self.matched - 1
-        a, b = _int(msg, "start", 0, last), _int(msg, "stop", 0, last)
-        lo, hi = min(a, b), max(a, b)
+    def _answer_select_range(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        lo, hi = sorted((msg["start"], msg["stop"]))
         if hi - lo + 1 > MAX_RANGE:
             raise RequestError(
                 f"a range selects at most {MAX_RANGE:,} rows; got {hi - lo + 1:,}. "
                 "Use a filter and 'Select all matching' instead"
             )
-        ids = self._view_slice(lo, hi + 1)
+        ids = self._view.ids(lo, hi + 1)
         if msg.get("add") is True and not self.select_all:
-            ids = np.union1d(ids, np.asarray(self.selected, dtype=np.int64))
+            ids = np.union1d(ids, self._view.selection())
         with self.hold_trait_notifications():
             self.select_all = False
             self.selected = ids.tolist()
         return {"ok": True, "rows": len(self.selected)}, []
 
-    def _undo(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        rev = self._table.undo()
-        self._refresh_undo()  # the table notifies before it updates its redo stack
-        return self._done(rev, "undo", self._last_rows_changed())
+    def _commit_or_say(self, what: str, action: Callable[[], int]) -> tuple[dict[str, Any], list]:
+        """Run undo/redo/revert; one that would change no row commits nothing and says so."""
+        before = self._table.revision
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NothingChangedWarning)
+            rev = action()
+        self._refresh_undo()  # undo state comes from the store's history
+        quiet = [w for w in caught if issubclass(w.category, NothingChangedWarning)]
+        for w in caught:
+            if w not in quiet:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if quiet or rev == before:
+            text = str(quiet[0].message) if quiet else f"{what}: nothing to change"
+            return {"ok": True, "revision": rev, "rows": 0, "message": clip(text)}, []
+        return self._done(rev, what, self._last_rows_changed())
 
-    def _redo(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        rev = self._table.redo()
-        self._refresh_undo()  # the table notifies before it updates its redo stack
-        return self._done(rev, "redo", self._last_rows_changed())
+    def _answer_undo(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        return self._commit_or_say("undo", self._table.undo)
 
-    def _revert(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        target = _int(msg, "revision", 0, self._table.revision)
-        rev = self._table.revert(target)
-        return self._done(rev, f"revert to r{target}", self._last_rows_changed())
+    def _answer_redo(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        return self._commit_or_say("redo", self._table.redo)
+
+    def _answer_revert(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        target = msg["revision"]
+        return self._commit_or_say(f"revert to r{target}", lambda: self._table.revert(target))
 
     def _last_rows_changed(self) -> int:
         return int(self.history[-1]["rows_changed"]) if self.history else 0
 
-    def _ping(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+    def _answer_summaries(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        # computed on the matched rows, cached per (column, filter, table version);
+        # only bins and top values travel
+        summaries = self._view.summaries(msg["columns"])
+        return {"kind": "summaries", "view": self.view, "summaries": summaries}, []
+
+    def _answer_brush(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        # the condition goes into the filter as text (quoted by the kernel), so it shows
+        # in the filter box, stays editable, and passes the same checks as typed text
+        text = self._view.condition(
+            msg["column"],
+            lo=msg.get("lo"),
+            hi=msg.get("hi"),
+            value=msg.get("value"),
+            clear=msg.get("clear", False),
+        )
+        if len(text) > protocol.MAX_FILTER:
+            raise RequestError(f"the filter would exceed {protocol.MAX_FILTER:,} characters")
+        self.filter = text
+        return {"ok": True, "filter": self.filter, "matched": self.matched}, []
+
+    def _answer_ping(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
         self._table.latest()  # fires the subscription when another process committed
         if self._table.revision != self._seen_revision:
             self._on_table_change(self._table)
         return {"ok": True, "revision": self.revision}, []
+
+
+def _filter_error(text: str, error: FilterError) -> dict[str, Any]:
+    """The ``filter_error`` trait for a refused filter (message cut for the page)."""
+    return {
+        "text": text,
+        "message": clip(getattr(error, "reason", str(error))),
+        "position": int(getattr(error, "position", 0)),
+    }

@@ -1,7 +1,8 @@
 // Class balance panel: per class the raw count share beside the effective (weighted)
-// share, plus the summary line. Clicking a class asks to filter to it (again: clear).
+// share (the table's summary is in the toolbar's status band). Clicking a class asks to
+// filter to it (again: clear).
 import { formatCount, formatNumber, formatShare } from "../format";
-import type { ClassInfo, Summary } from "../types";
+import type { ClassInfo } from "../types";
 
 export interface HistogramOptions {
   /** Called with the filter text to apply ("" clears it). */
@@ -10,7 +11,6 @@ export interface HistogramOptions {
 
 export interface HistogramState {
   classes: ClassInfo[];
-  summary: Summary;
   filter: string;
   label: string;
 }
@@ -18,12 +18,10 @@ export interface HistogramState {
 export class Histogram {
   #opts: HistogramOptions;
   #root: HTMLDivElement;
-  #summary: HTMLDivElement;
   #list: HTMLDivElement;
   #title: HTMLDivElement;
   #state: HistogramState = {
     classes: [],
-    summary: { rows: 0, included: 0, weight_sum: 0, ess: 0 },
     filter: "",
     label: "label",
   };
@@ -32,8 +30,6 @@ export class Histogram {
     this.#opts = options;
     this.#root = document.createElement("div");
     this.#root.className = "ww-hist";
-    this.#summary = document.createElement("div");
-    this.#summary.className = "ww-summary";
     this.#title = document.createElement("div");
     this.#title.className = "ww-panel-title";
     const legend = document.createElement("div");
@@ -51,7 +47,7 @@ export class Histogram {
     this.#list = document.createElement("div");
     this.#list.className = "ww-classes";
     this.#list.setAttribute("role", "list");
-    this.#root.append(this.#summary, this.#title, legend, this.#list);
+    this.#root.append(this.#title, legend, this.#list);
   }
 
   node(): HTMLElement {
@@ -64,22 +60,7 @@ export class Histogram {
   }
 
   #render(): void {
-    const { classes, summary, filter, label } = this.#state;
-    this.#summary.replaceChildren(
-      ...[
-        ["rows", formatCount(summary.rows)],
-        ["included", formatCount(summary.included)],
-        ["effective sample size", formatCount(summary.ess)],
-      ].map(([k, v]) => {
-        const s = document.createElement("span");
-        s.className = "ww-stat";
-        const b = document.createElement("b");
-        b.textContent = v!;
-        s.append(document.createTextNode(`${k} `), b);
-        return s;
-      }),
-    );
-    this.#summary.title = "effective sample size = (Σw)² / Σw²";
+    const { classes, filter, label } = this.#state;
     this.#title.textContent = `Classes of ${label} (${classes.length})`;
     const max = Math.max(1e-12, ...classes.map((c) => Math.max(c.share, c.effective_share)));
     const rows = classes.map((c) => {

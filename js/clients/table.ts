@@ -24,14 +24,20 @@ export interface TableOptions {
   onSelect: (event: SelectEvent) => void;
   onKey: (action: KeyAction) => void;
   onError: (message: string) => void;
+  /** The columns shown horizontally changed (scrolling sideways, new columns). */
+  onColumnsShown?: (names: string[]) => void;
   rowHeight?: number;
   height?: number;
+  /** Height of the column summaries row under the names (0: none). */
+  summaryHeight?: number;
 }
 
 export interface TableState {
   columns: ColumnMeta[];
   total: number;
   view: number;
+  /** The filter text: a new one (like a new sort or row count) sends the view to the top. */
+  filter: string;
   sortBy: string | null;
   sortAscending: boolean;
   selected: ReadonlySet<number>;
@@ -57,7 +63,11 @@ export class Table {
   #root: HTMLDivElement;
   #scroll: HTMLDivElement;
   #canvas: HTMLDivElement;
+  #head: HTMLDivElement;
   #header: HTMLDivElement;
+  #srow: HTMLDivElement;
+  #scells = new Map<string, HTMLElement>();
+  #shown = "";
   #rowsLayer: HTMLDivElement;
   #empty: HTMLDivElement;
   #pool: HTMLDivElement[] = [];
@@ -65,6 +75,7 @@ export class Table {
     columns: [],
     total: 0,
     view: 0,
+    filter: "",
     sortBy: null,
     sortAscending: true,
     selected: new Set(),
@@ -91,18 +102,28 @@ export class Table {
     this.#scroll.style.height = `${options.height ?? 420}px`;
     this.#canvas = document.createElement("div");
     this.#canvas.className = "ww-canvas";
+    this.#head = document.createElement("div");
+    this.#head.className = "ww-head";
     this.#header = document.createElement("div");
     this.#header.className = "ww-header";
     this.#header.setAttribute("role", "row");
+    this.#srow = document.createElement("div");
+    this.#srow.className = "ww-srow";
+    const sh = options.summaryHeight ?? 0;
+    this.#srow.style.height = `${sh}px`;
+    this.#srow.style.display = sh > 0 ? "" : "none";
+    this.#head.append(this.#header, this.#srow);
     this.#rowsLayer = document.createElement("div");
     this.#rowsLayer.className = "ww-rows";
     this.#empty = document.createElement("div");
     this.#empty.className = "ww-empty";
     this.#empty.textContent = "No rows match the filter.";
-    this.#canvas.append(this.#header, this.#rowsLayer);
+    this.#canvas.append(this.#head, this.#rowsLayer);
     this.#scroll.append(this.#canvas, this.#empty);
     this.#root.append(this.#scroll);
     this.#scroll.addEventListener("scroll", () => this.#schedule());
+    // summary cells are inside the scroll area: pointer drags there are brushes, not
+    // row selections (the rows layer gets its own clicks)
     this.#root.addEventListener("keydown", (e) => this.#onKey(e));
     this.#rowsLayer.addEventListener("click", (e) => this.#onClick(e));
     this.#rowsLayer.addEventListener("dblclick", (e) => this.#onDblClick(e));
@@ -110,6 +131,25 @@ export class Table {
 
   node(): HTMLElement {
     return this.#root;
+  }
+
+  /** The summary cell above each column, by name (images and the row id have none). */
+  summaryCells(): Map<string, HTMLElement> {
+    return this.#scells;
+  }
+
+  /** Names of the columns horizontally in view (at least partly). */
+  visibleColumns(): string[] {
+    const left = this.#scroll.scrollLeft;
+    const width = this.#scroll.clientWidth || Number.POSITIVE_INFINITY;
+    const out: string[] = [];
+    let x = 0;
+    for (const c of this.#state.columns) {
+      const w = columnWidth(c);
+      if (x + w > left && x < left + width) out.push(c.name);
+      x += w;
+    }
+    return out;
   }
 
   get cursor(): number {
@@ -147,15 +187,30 @@ export class Table {
   update(next: Partial<TableState>): void {
     const prev = this.#state;
     this.#state = { ...prev, ...next };
-    if (next.columns !== undefined && next.columns !== prev.columns) this.#buildColumns();
-    if (next.view !== undefined && next.view !== prev.view) {
+    const changed = (k: keyof TableState) => next[k] !== undefined && next[k] !== prev[k];
+    if (changed("columns")) this.#buildColumns();
+    if (changed("view")) {
       this.#cancelEdit();
       // keep stale pages on screen until fresh ones arrive: no blank flash
     }
+    // other rows now: back to the top, so the header, the first rows and the spacer height
+    // all belong to the new view (a deep scroll offset must not outlive the rows it was for)
+    const reorder = changed("total") || changed("filter") || changed("sortBy") || changed("sortAscending");
     if (this.#cursor >= this.#state.total) this.#cursor = Math.max(0, this.#state.total - 1);
     this.#updateHeader();
     this.#layout();
+    if (reorder) this.#toTop();
     this.render();
+  }
+
+  /** Scroll to the first row of the view (cursor and range anchor too). */
+  #toTop(): void {
+    this.#cursor = 0;
+    this.#anchor = 0;
+    // the rows layer is translated to the old offset: reset it first, or its transform keeps
+    // the old scroll height alive and the browser cannot clamp the offset
+    this.#rowsLayer.style.transform = "translateY(0px)";
+    this.#scroll.scrollTop = 0;
   }
 
   /** Scroll so that a view position is visible. */
@@ -197,6 +252,17 @@ export class Table {
       width += columnWidth(c);
     }
     this.#canvas.style.minWidth = `${width}px`;
+    this.#srow.replaceChildren();
+    this.#scells = new Map();
+    for (const c of cols) {
+      const cell = document.createElement("div");
+      cell.className = `ww-scell ww-kind-${c.kind} ww-role-${c.role}`;
+      cell.style.width = `${columnWidth(c)}px`;
+      cell.dataset.column = c.name;
+      if (c.kind !== "image" && c.role !== "row") this.#scells.set(c.name, cell);
+      this.#srow.append(cell);
+    }
+    this.#shown = "";
     for (const row of this.#pool) row.remove();
     this.#pool = [];
     this.#renderedStart = -1;
@@ -217,12 +283,14 @@ export class Table {
 
   #layout(): void {
     const h = this.#virtualHeight();
-    this.#canvas.style.height = `${this.#headerHeight() + h}px`;
+    const head = this.#headerHeight();
+    this.#canvas.style.height = `${head + h}px`;
+    this.#rowsLayer.style.top = `${head}px`;
     this.#empty.style.display = this.#state.total === 0 && this.#state.columns.length ? "" : "none";
   }
 
   #headerHeight(): number {
-    return this.#header.offsetHeight || this.#rowH;
+    return this.#head.offsetHeight || this.#rowH + (this.#opts.summaryHeight ?? 0);
   }
 
   #viewportRows(): number {
@@ -263,12 +331,22 @@ export class Table {
     });
   }
 
+  #reportColumns(): void {
+    if (!this.#opts.onColumnsShown || !this.#state.columns.length) return;
+    const names = this.visibleColumns();
+    const key = names.join("\u0000");
+    if (key === this.#shown) return;
+    this.#shown = key;
+    this.#opts.onColumnsShown(names);
+  }
+
   // ------------------------------------------------------------------ render
 
   /** Place the pooled rows for the current scroll position and fill them from the cache. */
   render(): void {
     const { total, columns } = this.#state;
     if (!columns.length) return;
+    this.#reportColumns();
     const vrows = this.#viewportRows();
     const margin = Math.max(10, vrows);
     const { first, offset } = this.#window();

@@ -3,6 +3,15 @@
 import { formatCount, parseWeight } from "../format";
 import type { BulkAction, FilterErrorInfo, Target } from "../types";
 
+/** What the status band reports when there is no message: the table at a glance. */
+export interface StatusSummary {
+  rows: number;
+  matched: number;
+  included: number;
+  ess: number;
+  revision: number;
+}
+
 export interface ToolbarOptions {
   onFilter: (text: string) => void;
   onBulk: (action: BulkAction, target: Target, value?: number) => void;
@@ -24,6 +33,7 @@ export interface ToolbarState {
   canUndo: boolean;
   canRedo: boolean;
   status: { text: string; kind: "error" | "info" } | null;
+  summary: StatusSummary | null;
 }
 
 function button(text: string, title: string, cls = ""): HTMLButtonElement {
@@ -49,6 +59,8 @@ export class Toolbar {
   #undo: HTMLButtonElement;
   #redo: HTMLButtonElement;
   #status: HTMLDivElement;
+  #summary: HTMLSpanElement;
+  #message: HTMLSpanElement;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #sent: string | null = null;
   #state: ToolbarState = {
@@ -62,6 +74,7 @@ export class Toolbar {
     canUndo: true,
     canRedo: true,
     status: null,
+    summary: null,
   };
 
   constructor(options: ToolbarOptions) {
@@ -156,6 +169,12 @@ export class Toolbar {
     this.#status = document.createElement("div");
     this.#status.className = "ww-status";
     this.#status.setAttribute("role", "status");
+    this.#summary = document.createElement("span");
+    this.#summary.className = "ww-summary";
+    this.#summary.title = "effective sample size = (Σw)² / Σw²";
+    this.#message = document.createElement("span");
+    this.#message.className = "ww-message";
+    this.#status.append(this.#summary, this.#message);
     this.#root.append(row1, this.#error, row2, this.#status);
     this.#render();
   }
@@ -245,7 +264,33 @@ export class Toolbar {
       this.#error.replaceChildren();
       this.#error.style.display = "none";
     }
-    this.#status.textContent = s.status?.text ?? "";
+    // the status band: the summary, then the last message; never an empty strip
+    const sum = s.summary;
+    this.#summary.replaceChildren(
+      ...(sum
+        ? ([
+            ["rows", sum.rows],
+            ["matched", sum.matched],
+            ["included", sum.included],
+            ["effective sample size", sum.ess],
+          ] as const).map(([k, v]) => {
+            const item = document.createElement("span");
+            item.className = "ww-stat";
+            const b = document.createElement("b");
+            b.textContent = formatCount(v);
+            item.append(document.createTextNode(`${k} `), b);
+            return item;
+          })
+        : []),
+    );
+    if (sum) {
+      const rev = document.createElement("span");
+      rev.className = "ww-stat ww-stat-rev";
+      rev.textContent = `r${sum.revision}`;
+      this.#summary.append(rev);
+    }
+    this.#message.textContent = s.status?.text ?? "";
     this.#status.classList.toggle("ww-status-error", s.status?.kind === "error");
+    this.#status.style.display = sum || s.status ? "" : "none";
   }
 }

@@ -1,6 +1,6 @@
 // A stand-in for anywidget's model (get/set/on/off/save_changes/send), as in
 // ../shared/e2e/pytest/harness/fake_model.js, typed and with a kernel stub.
-import type { Model, Traits } from "../types";
+import { EXAMPLES, type Model, type Traits } from "../types";
 
 export interface FakeModel extends Model {
   sent: { content: any; buffers?: unknown }[];
@@ -10,18 +10,17 @@ export interface FakeModel extends Model {
   reply(content: unknown, buffers?: unknown[]): void;
 }
 
+/** The contract's example traits, adjusted to a plain 1,000-row table in dataset order. */
 export function defaultTraits(): Traits {
+  const ex = structuredClone(EXAMPLES.traits);
   return {
+    ...ex,
     filter: "",
     sort_by: null,
     sort_ascending: true,
     selected: [],
-    select_all: false,
-    matched: 1000,
-    revision: 0,
     view: 1,
-    n_rows: 1000,
-    label: "label",
+    revision: 0,
     columns: [
       { name: "row", kind: "numeric", role: "row" },
       { name: "label", kind: "numeric", role: "label" },
@@ -31,10 +30,7 @@ export function defaultTraits(): Traits {
     classes: [],
     summary: { rows: 1000, included: 1000, weight_sum: 1000, ess: 1000 },
     history: [],
-    can_undo: true,
-    can_redo: false,
     filter_error: null,
-    error: "",
   };
 }
 

@@ -36,6 +36,7 @@ function state(extra: Partial<TableState> = {}): TableState {
     columns: COLUMNS,
     total: 1000,
     view: 1,
+    filter: "",
     sortBy: null,
     sortAscending: true,
     selected: new Set(),
@@ -232,5 +233,31 @@ describe("Table", () => {
     const { table } = makeTable();
     table.update(state({ total: 0 }));
     expect(document.querySelector<HTMLElement>(".ww-empty")!.style.display).toBe("");
+  });
+
+  it("a new filter, sort or row count sends a deep-scrolled view back to the top", async () => {
+    const { table, fetches } = makeTable({}, 1);
+    table.update(state({ total: 1_000_000 }));
+    const scroll = document.querySelector<HTMLElement>(".ww-scroll")!;
+    const layer = document.querySelector<HTMLElement>(".ww-rows")!;
+    const canvas = document.querySelector<HTMLElement>(".ww-canvas")!;
+    scroll.scrollTop = 4_000_000;
+    table.render();
+    expect(layer.style.transform).toMatch(/translateY\(3\d{6}/);
+    expect(rows().some((r) => Number(r.dataset.position) > 400_000)).toBe(true);
+    table.update({ view: 2 }); // an edit refetches in place: the offset stays
+    expect(scroll.scrollTop).toBe(4_000_000);
+    fetches.length = 0;
+    table.update({ view: 3, filter: "loss > 9", total: 300 }); // a few hundred rows match
+    expect(scroll.scrollTop).toBe(0);
+    expect(layer.style.transform).toBe("translateY(0px)");
+    expect(canvas.style.height).toBe(`${28 + 300 * 28}px`); // the spacer follows the count
+    expect(table.cursor).toBe(0);
+    expect(fetches[0]).toEqual([0, PAGE_SIZE]);
+    expect(Math.max(...rows().map((r) => Number(r.dataset.position)))).toBeLessThan(300);
+    scroll.scrollTop = 2000;
+    table.render();
+    table.update({ sortBy: "loss" });
+    expect(scroll.scrollTop).toBe(0);
   });
 });

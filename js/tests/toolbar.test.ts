@@ -133,4 +133,30 @@ describe("Toolbar", () => {
     expect(status.querySelector("b")).toBeNull();
     expect(status.classList.contains("ww-status-error")).toBe(true);
   });
+
+  it("the status band shows the summary, then the last message; never an empty strip", () => {
+    const { tb } = make();
+    const band = document.querySelector<HTMLElement>(".ww-status")!;
+    expect(band.style.display).toBe("none"); // nothing to report yet: no strip at all
+    tb.update({ summary: { rows: 1_000_000, matched: 412, included: 999_990, ess: 998_765.4, revision: 6 } });
+    expect(band.style.display).toBe("");
+    expect(band.querySelector(".ww-summary")!.textContent).toBe(
+      "rows 1,000,000matched 412included 999,990effective sample size 998,765r6",
+    );
+    expect(band.querySelector(".ww-message")!.textContent).toBe("");
+    tb.update({ status: { text: "r7: exclude 3 rows selected", kind: "info" } });
+    expect(band.querySelector(".ww-message")!.textContent).toBe("r7: exclude 3 rows selected");
+    expect(band.classList.contains("ww-status-error")).toBe(false);
+  });
+
+  it("the apply menu shows how many visible rows a selection action changes", () => {
+    const { tb } = make();
+    const target = document.querySelector<HTMLSelectElement>(".ww-target")!;
+    tb.update({ matched: 40, selectedCount: 3 });
+    expect(target.options[0]!.textContent).toBe("selection (3)");
+    expect(target.value).toBe("selection");
+    tb.update({ selectedCount: 0 });
+    expect(target.options[0]!.disabled).toBe(true);
+    expect(target.value).toBe("matched");
+  });
 });

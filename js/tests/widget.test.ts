@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { EXAMPLES } from "../types";
 import widget, { PING_MS } from "../widget";
 import { createFakeModel, type FakeModel, rowsReply } from "./fake_model";
 
@@ -90,7 +91,8 @@ describe("widget render()", () => {
     model.reply({ id: model.sent.at(-1)!.content.id, error: "nothing to undo" });
     await flush();
     const status = el.querySelector(".ww-status")!;
-    expect(status.textContent).toBe("nothing to undo");
+    expect(status.querySelector(".ww-message")!.textContent).toBe("nothing to undo");
+    expect(status.querySelector(".ww-summary")!.textContent).toContain("rows 1,000");
     expect(status.classList.contains("ww-status-error")).toBe(true);
   });
 
@@ -119,5 +121,35 @@ describe("widget render()", () => {
     vi.advanceTimersByTime(PING_MS * 3);
     expect(pings()).toBe(1);
     expect(el.children.length).toBe(0);
+  });
+
+  it("asks for column summaries only after the first rows, for the columns on screen", async () => {
+    const { model, el } = await mount();
+    const kinds = model.sent.map((m) => m.content.kind);
+    expect(kinds[0]).toBe("rows");
+    await flush();
+    const req = model.sent.find((m) => m.content.kind === "summaries")!.content;
+    expect(kinds.indexOf("summaries")).toBe(-1); // not before the rows reply
+    expect(req.columns).toEqual(["label", "weight", "caption"]); // no row id summary
+    const ex = structuredClone(EXAMPLES.replies.summaries!.content);
+    ex.summaries[0]!.name = "weight";
+    model.reply({ ...ex, id: req.id, view: 1 });
+    await flush();
+    const cell = el.querySelector<HTMLElement>('.ww-scell[data-column="weight"]')!;
+    expect(cell.querySelectorAll(".ww-bin").length).toBe(3);
+    // a reply for an older view is dropped
+    model.set("view", 2);
+    await flush();
+    await flush();
+    const again = model.sent.filter((m) => m.content.kind === "summaries").at(-1)!.content;
+    model.reply({ ...ex, id: again.id, view: 1, summaries: [] });
+    await flush();
+    expect(cell.querySelectorAll(".ww-bin").length).toBe(3);
+    // a click on a top value asks the kernel to put its condition in the filter
+    const cap = { ...ex.summaries[1]!, name: "caption" };
+    model.reply({ id: again.id, kind: "summaries", view: 2, summaries: [cap] });
+    await flush();
+    el.querySelector<HTMLElement>('.ww-scell[data-column="caption"] .ww-vrow')!.click();
+    expect(model.sent.at(-1)!.content).toMatchObject({ kind: "brush", column: "caption", value: "dog" });
   });
 });

@@ -37,6 +37,24 @@ CHROMIUM_ARGS = [
 ]
 
 
+def _jsbundle():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_ww_jsbundle", ROOT / "scripts" / "jsbundle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_bundle() -> None:
+    """Fail loudly on a missing or stale widget.js: never test an old bundle."""
+    try:
+        _jsbundle().require_fresh(ROOT)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in pathlib.Path(str(item.fspath)).parents:

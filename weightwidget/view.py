@@ -1,0 +1,1035 @@
+"""What a table looks like through a filter, a sort and a selection.
+
+One pure module owns the view state of a :class:`~weightwidget.table.WeightTable`:
+filter masks, sort orders, pages of row ids by position, the selection (only
+rows the filter shows), per-class aggregates and column summaries (histograms
+of numeric columns, top values of the others) over the matched rows. The
+widget is a thin adapter over :class:`TableView`; ``WeightTable.mask``,
+``select``, ``count`` and ``sort_order`` and the CLI call the functions here.
+
+Caches are keyed by the table's version (:func:`table_version`: its revision and
+column set), the filter text and the sort, so an edit, a new column or another
+process's commit is never answered from a stale cache. Nothing here imports
+traitlets or anywidget; everything is vectorised numpy.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import query
+from .errors import FilterError
+
+if TYPE_CHECKING:
+    from .table import WeightTable
+
+__all__ = [
+    "RESERVED",
+    "Rows",
+    "TableView",
+    "class_aggregates",
+    "class_filter",
+    "column_summary",
+    "columns",
+    "filter_mask",
+    "quote_column",
+    "range_condition",
+    "refine_filter",
+    "sort_order",
+    "table_version",
+    "top_order",
+    "value_condition",
+]
+
+#: Pseudo columns every table has: the current weights and the row ids.
+RESERVED = ("weight", "row")
+#: Positions answered from a partial (top-k) sort while the full sort runs.
+TOP_K = 1000
+#: Bars of a numeric column's histogram (at most; integer columns get one per value).
+BINS = 24
+#: Values listed for a text, bool or label column (the rest is summed as "other").
+TOP_VALUES = 8
+#: Cache sizes (entries per table).
+_MASKS, _ORDERS, _CODES, _VIEWS = 16, 8, 64, 8
+
+
+# --------------------------------------------------------------------------- versions
+def table_version(table: WeightTable) -> Hashable:
+    """A value that changes whenever the table's weights, labels or columns change.
+
+    The table's revision, plus its column-set version while adding columns is
+    not yet a revision of its own.
+    """
+    return (table.revision, getattr(table, "_columns_version", 0))
+
+
+def _data_key(table: WeightTable, reads_weights: bool) -> Hashable:
+    """The part of the version a result depends on.
+
+    A result that reads no weights (a mask of ``label == 3``, a sort by ``loss``)
+    survives weight edits; anything reading weights is keyed by the revision.
+    """
+    rev, columns_version = table_version(table)  # type: ignore[misc]
+    return (rev if reads_weights else -1, columns_version)
+
+
+class _LRU(OrderedDict):  # type: ignore[type-arg]
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_(self, key: Hashable) -> Any:
+        hit = self.get(key)
+        if hit is not None:
+            self.move_to_end(key)
+        return hit
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+class _Caches:
+    """Results shared by every view of one table (masks, sort orders, bin codes)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.masks = _LRU(_MASKS)
+        self.orders = _LRU(_ORDERS)
+        self.codes = _LRU(_CODES)
+        self.classes = _LRU(4)
+        self.sorting: dict[Hashable, Future[np.ndarray]] = {}
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, _Caches] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _caches(table: WeightTable) -> _Caches:
+    with _CACHES_LOCK:
+        c = _CACHES.get(table)
+        if c is None:
+            c = _CACHES[table] = _Caches()
+        return c
+
+
+_SORTER: ThreadPoolExecutor | None = None
+
+
+def _sorter() -> ThreadPoolExecutor:
+    """The worker that finishes full sorts (made on first use, not at import)."""
+    global _SORTER
+    with _CACHES_LOCK:
+        if _SORTER is None:
+            _SORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weightwidget-sort")
+        return _SORTER
+
+
+# --------------------------------------------------------------------------- columns
+class ColumnView(Mapping[str, Any]):
+    """A table's columns as the filter evaluator sees them, with ``weight`` and ``row``."""
+
+    def __init__(self, table: WeightTable) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> Any:
+        if key in RESERVED or key in self._table.columns:
+            return self._table.column(key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._table.columns
+        yield from RESERVED
+
+    def __len__(self) -> int:
+        return len(self._table.columns) + len(RESERVED)
+
+    def __contains__(self, key: object) -> bool:
+        return key in RESERVED or key in self._table.columns
+
+
+def columns(table: WeightTable) -> ColumnView:
+    """The table's columns plus ``weight`` and ``row``, for :func:`query.evaluate`."""
+    return ColumnView(table)
+
+
+# --------------------------------------------------------------------------- filter + sort
+def filter_mask(table: WeightTable, text: str) -> np.ndarray:
+    """The read-only boolean mask of a filter, cached per (filter, table version).
+
+    Raises
+    ------
+    FilterError
+        With the position of the problem (an empty text is an error too; a view
+        treats blank text as "no filter").
+    """
+    node = query.parse(text)
+    key = (text, _data_key(table, "weight" in query.columns_used(node)))
+    c = _caches(table)
+    with c.lock:
+        hit = c.masks.get_(key)
+    if hit is not None:
+        return hit
+    mask = query.evaluate(text, columns(table), len(table))  # parse() is cached
+    mask.flags.writeable = False
+    with c.lock:
+        return c.masks.put(key, mask)
+
+
+def _sortable(table: WeightTable, by: str) -> Any:
+    values = table.column(by)
+    if query.column_kind(values) == "image":
+        raise ValueError(f"column {by!r} holds images and cannot be sorted")
+    return values
+
+
+def sort_order(table: WeightTable, by: str, *, ascending: bool = True) -> np.ndarray:
+    """Row ids ordered by a column: stable, ties by row id, missing values last.
+
+    Cached per (column, direction, table version); waits for a sort that a view
+    started in the background.
+    """
+    if by == "row":
+        rows = np.arange(len(table), dtype=np.int64)
+        return rows if ascending else rows[::-1].copy()
+    values = _sortable(table, by)
+    key = (by, bool(ascending), _data_key(table, by == "weight"))
+    c = _caches(table)
+    with c.lock:
+        order = c.orders.get_(key)
+        running = c.sorting.get(key)
+    if order is not None:
+        return order
+    order = (
+        running.result() if running is not None else query.sort_order(values, ascending=ascending)
+    )
+    order.flags.writeable = False
+    with c.lock:
+        c.sorting.pop(key, None)
+        return c.orders.put(key, order)
+
+
+def _sort_in_background(table: WeightTable, by: str, ascending: bool) -> None:
+    """Start the full sort in the worker unless it is cached or running."""
+    if by == "row":
+        return
+    values = _sortable(table, by)
+    key = (by, bool(ascending), _data_key(table, by == "weight"))
+    c = _caches(table)
+    with c.lock:
+        if key in c.orders or key in c.sorting:
+            return
+        # the worker calls the pure query.sort_order on an immutable array (numpy
+        # releases the GIL while sorting); the result is cached by whoever asks first
+        c.sorting[key] = _sorter().submit(query.sort_order, values, ascending=ascending)
+
+
+def top_order(values: Any, rows: np.ndarray | None, ascending: bool, k: int) -> np.ndarray | None:
+    """The first ``k`` row ids of the stable sort of a numeric column, or None.
+
+    Same order as :func:`sort_order` restricted to ``rows`` (ties by row id, NaN
+    last), found in O(n) with ``argpartition``; None when that is not worth it
+    (not numbers, few rows, or many ties at the cut).
+    """
+    if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind not in "iuf":
+        return None
+    vals = values if rows is None else values[rows]
+    if vals.size <= 4 * k:
+        return None
+    if ascending:
+        key = vals
+    else:  # -x for floats (NaN stays NaN, so last); ~x for integers (no overflow)
+        key = -vals if vals.dtype.kind == "f" else ~vals
+    cut = np.partition(key, k - 1)[k - 1]
+    if key.dtype.kind == "f" and np.isnan(cut):
+        return None
+    take = np.flatnonzero(key <= cut)
+    if take.size > 2 * k:  # many ties at the cut: the full sort is as quick
+        return None
+    ids = take if rows is None else rows[take]
+    first = np.lexsort((ids, key[take]))[:k]
+    return ids[first]
+
+
+# --------------------------------------------------------------------------- classes
+def class_aggregates(
+    table: WeightTable, *, weights: np.ndarray | None = None, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: rows, included rows (weight > 0) and weight sums.
+
+    Over every row at the current weights unless ``weights`` (e.g. of a past
+    revision) or ``mask`` are given; the default case is cached per revision.
+    """
+    codes, k = table.label_codes, len(table.classes)
+    if weights is None and mask is None:
+        key = _data_key(table, True)
+        c = _caches(table)
+        with c.lock:
+            hit = c.classes.get_(key)
+        if hit is None:
+            hit = query.class_aggregates(codes, k, table.weights)
+            for arr in hit:
+                arr.flags.writeable = False  # shared by every caller
+            with c.lock:
+                c.classes.put(key, hit)
+        return hit
+    w = table.weights if weights is None else np.asarray(weights, dtype=np.float64)
+    return query.class_aggregates(codes, k, w, mask)
+
+
+# --------------------------------------------------------------------------- summaries
+@dataclass(frozen=True)
+class _Binned:
+    """A column cut into bins once per version; counts over a mask are then cheap."""
+
+    kind: str  # "histogram" or "values"
+    codes: np.ndarray  # one small int per row; the last code is "missing"
+    n_codes: int
+    edges: np.ndarray | None  # histogram bin edges (n_bins + 1)
+    labels: list[Any] | None  # values: the value of each code
+    total: np.ndarray  # counts over all rows
+    integer: bool = False
+
+
+def _nice_step(span: float, bins: int) -> float:
+    raw = span / bins
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if raw <= m * mag * (1 + 1e-9):
+            return m * mag
+    return 10 * mag
+
+
+def histogram_edges(values: np.ndarray, bins: int = BINS) -> tuple[np.ndarray, bool]:
+    """Round bin edges over the finite values, and whether the bins are integers."""
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or inf: the slow way
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return np.array([0.0, 1.0]), False
+        lo, hi = float(finite.min()), float(finite.max())
+    if values.size == 0:
+        return np.array([0.0, 1.0]), False
+    integer = values.dtype.kind in "iub" or _integer_valued(values)
+    if integer and hi - lo + 1 <= bins:  # one bar per value
+        return np.arange(lo, hi + 2, dtype=np.float64), True
+    if hi == lo:
+        return np.array([lo, lo + 1.0]), integer
+    if not math.isfinite(hi - lo):  # e.g. -1e308 .. 1e308: interpolate without overflow
+        t = np.arange(bins + 1) / bins
+        return (1 - t) * lo + t * hi, False
+    step = _nice_step(hi - lo, bins)
+    start = math.floor(lo / step) * step
+    n = max(1, math.ceil((hi - start) / step + 1e-12))
+    if start + n * step <= hi:  # the maximum lies in the last (closed) bin
+        n += 1
+    edges = start + step * np.arange(n + 1)
+    edges = np.round(edges, 12)  # repr of an edge stays short in a filter text
+    return edges, integer and step >= 1 and float(step).is_integer()
+
+
+def _integer_valued(values: np.ndarray) -> bool:
+    """Whether a float column holds only whole numbers (NaN and inf aside)."""
+    sample = values[:: max(1, values.size // 1000)]
+    with np.errstate(invalid="ignore"):
+        if not np.all((sample == np.rint(sample)) | ~np.isfinite(sample)):
+            return False  # the usual float column: decided by a thousand values
+        return bool(np.all((values == np.rint(values)) | ~np.isfinite(values)))
+
+
+_CHUNK = 65536  # rows per step of bin_codes: temporaries stay in the CPU cache
+
+
+def bin_codes(values: np.ndarray, edges: np.ndarray, *, integer: bool = False) -> np.ndarray:
+    """Bin index of each value: ``edges[i] <= x < edges[i+1]``, the last bin closed.
+
+    Values below the first edge go to bin 0, above the last to the last bin, NaN
+    to ``len(edges) - 1`` (one past the bins). Exactly what ``searchsorted``
+    gives, at a fraction of its cost: evenly spaced edges are found by
+    arithmetic in cache-sized chunks, and only values within rounding of an edge
+    are looked up. ``integer`` says the values and the edges are whole numbers:
+    bins are then found by exact floor division.
+    """
+    nb = len(edges) - 1
+    dtype = np.uint8 if nb < 255 else np.uint16
+    out = np.empty(values.shape, dtype=dtype)
+    steps = np.diff(edges)
+    step = float(edges[1] - edges[0])
+    even = bool(np.allclose(steps, step, rtol=1e-9, atol=0)) and step > 0
+    start, inv = float(edges[0]), 1.0 / step if step > 0 else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(0, values.size, _CHUNK):
+            x = values[i : i + _CHUNK]
+            if even and integer:
+                code = x - start if step == 1 else np.floor_divide(x - start, step)
+                np.clip(code, 0, nb - 1, out=code)
+                code = code.astype(np.int32)
+            elif even:
+                t = (x - start) * inv
+                f = np.floor(t)
+                np.clip(f, 0, nb - 1, out=f)  # NaN stays NaN; fixed below
+                code = f.astype(np.int32)
+                # within rounding of an edge: decide exactly, as searchsorted would
+                near = np.flatnonzero(~(np.abs(t - np.floor(t) - 0.5) < 0.5 - 1e-7))
+                if near.size:
+                    code[near] = np.searchsorted(edges, x[near], side="right") - 1
+            else:
+                code = np.searchsorted(edges, x, side="right") - 1
+            np.clip(code, 0, nb - 1, out=code)
+            if x.dtype.kind == "f":
+                code[np.isnan(x)] = nb
+            out[i : i + x.size] = code
+    return out
+
+
+def _bin(table: WeightTable, name: str) -> _Binned | None:
+    """Cut a column into bins (histogram) or value codes, cached per column version."""
+    reads_weights = name in ("weight", table.label)
+    key = (name, _data_key(table, reads_weights))
+    c = _caches(table)
+    with c.lock:
+        hit = c.codes.get_(key)
+    if hit is not None:
+        return hit
+    values = table.column(name)
+    kind = query.column_kind(values)
+    if kind == "image":
+        return None
+    if name == table.label:
+        labels = [_item(v) for v in table.classes.tolist()]
+        codes = np.asarray(table.label_codes)
+        binned = _values(codes, labels, missing=False)
+    elif kind == "string":
+        cat = values if isinstance(values, pd.Categorical) else pd.Categorical(values)
+        binned = _values(np.asarray(cat.codes), list(cat.categories), missing=True)
+    elif kind == "bool":
+        arr = np.asarray(values, dtype=bool)
+        binned = _values(arr.astype(np.int8), [False, True], missing=False)
+    else:
+        arr = np.asarray(values)
+        edges, integer = histogram_edges(arr)
+        nb = len(edges) - 1
+        # bin i holds edges[i] <= x < edges[i+1] (the last bin is closed), so a brush
+        # over whole bins selects exactly the rows its bars count
+        codes = bin_codes(arr, edges, integer=integer)
+        total = np.bincount(codes, minlength=nb + 1)
+        binned = _Binned("histogram", codes, nb + 1, edges, None, total, integer)
+    with c.lock:
+        return c.codes.put(key, binned)
+
+
+def _values(codes: np.ndarray, labels: list[Any], *, missing: bool) -> _Binned:
+    n = len(labels)
+    if missing:  # pandas codes missing text as -1: move it to the last code
+        codes = np.where(codes < 0, n, codes)
+    dtype = np.uint8 if n < 255 else np.uint16 if n < 65535 else np.int64
+    codes = codes.astype(dtype, copy=False)
+    total = np.bincount(codes, minlength=n + 1)
+    return _Binned("values", codes, n + 1, None, labels, total)
+
+
+def _item(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The matched rows of a filter, as the cheaper of two ways to count over them.
+
+    ``ids`` are the matched row ids, or (``complement``) the unmatched ones when
+    those are fewer: counts over the matched rows are then the totals minus the
+    counts over ``ids``. Either way a count touches at most half the rows.
+    """
+
+    ids: np.ndarray
+    complement: bool
+
+    @classmethod
+    def of(cls, mask: np.ndarray, matched: np.ndarray | None = None) -> Rows:
+        """From a mask (and the matched ids, when already at hand)."""
+        n_match = int(matched.size) if matched is not None else int(np.count_nonzero(mask))
+        if n_match <= mask.size // 2:
+            return cls(matched if matched is not None else np.flatnonzero(mask), False)
+        return cls(np.flatnonzero(~mask), True)
+
+
+def _counts(binned: _Binned, rows: np.ndarray | Rows | None) -> np.ndarray:
+    if rows is None:
+        return binned.total
+    if isinstance(rows, np.ndarray):  # a mask
+        rows = Rows.of(rows)
+    counts = np.bincount(binned.codes[rows.ids], minlength=binned.n_codes)
+    return binned.total - counts if rows.complement else counts
+
+
+def column_summary(
+    table: WeightTable,
+    name: str,
+    mask: np.ndarray | Rows | None = None,
+    *,
+    top: int = TOP_VALUES,
+) -> dict[str, Any] | None:
+    """A small summary of one column over the rows ``mask`` selects (None: all rows).
+
+    ``mask`` may also be a :class:`Rows` (the matched ids, or the unmatched ones
+    when fewer), which a view computes once for all its columns.
+
+    Numeric columns (and ``weight``) get a histogram: round bin ``edges``, the
+    ``counts`` of matched rows and ``totals`` of all rows per bin, and
+    ``missing`` (NaN). Text, bool and label columns get their ``top`` values by
+    matched count, each with its count, total and the filter condition selecting
+    it; the rest is summed as ``other``. Image columns (and ``row``) get None.
+
+    Bins and value codes are computed once per column version; a summary over a
+    new filter is then one ``bincount`` of the matched rows.
+    """
+    if name == "row":
+        return None
+    binned = _bin(table, name)
+    if binned is None:
+        return None
+    counts = _counts(binned, mask)
+    matched = int(counts.sum())
+    if binned.kind == "histogram":
+        assert binned.edges is not None
+        return {
+            "name": name,
+            "kind": "histogram",
+            "edges": binned.edges.tolist(),
+            "integer": binned.integer,
+            "counts": counts[:-1].tolist(),
+            "totals": binned.total[:-1].tolist(),
+            "missing": int(counts[-1]),
+            "matched": matched,
+        }
+    assert binned.labels is not None
+    real = counts[:-1]
+    n = real.size
+    k = min(top, n)
+    if k < n:  # the k largest matched counts, then by value order
+        pick = np.argpartition(-real, k - 1)[:k]
+    else:
+        pick = np.arange(n)
+    pick = pick[np.lexsort((pick, -binned.total[pick], -real[pick]))]
+    pick = pick[real[pick] > 0] if mask is not None else pick
+    label_col = name == table.label
+    values = [
+        {
+            "value": _text(binned.labels[i]),
+            "count": int(real[i]),
+            "total": int(binned.total[i]),
+            "filter": value_condition(name, binned.labels[i], label=label_col),
+        }
+        for i in pick.tolist()
+    ]
+    shown = sum(v["count"] for v in values)
+    return {
+        "name": name,
+        "kind": "values",
+        "values": values,
+        "other": int(real.sum()) - shown,
+        "distinct": int(np.count_nonzero(real)),
+        "missing": int(counts[-1]),
+        "matched": matched,
+    }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- conditions
+def quote_column(name: str) -> str:
+    """Spell a column name for the filter language (back-quoted when needed)."""
+    if name.isidentifier() and name.isascii() and name.lower() not in query.KEYWORDS:
+        return name
+    return "`" + name.replace("`", "``") + "`"  # a doubled back-quote stands for one
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def class_filter(label: str, value: Any) -> str:
+    """Filter text selecting one class, e.g. ``label == 3`` or ``label == "cat"``."""
+    return f"{quote_column(label)} == {_literal(value)}"
+
+
+def range_condition(name: str, lo: float | None, hi: float | None, *, closed: bool = False) -> str:
+    """Filter text for ``lo <= name < hi`` (``<= hi`` when ``closed``); a side may be open."""
+    col = quote_column(name)
+    if lo is not None and hi is not None and not lo <= hi:
+        raise ValueError(f"a range needs lo <= hi; got lo={lo!r}, hi={hi!r}")
+    for v in (lo, hi):
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"range bounds must be finite numbers; got {v!r}")
+    op = "<=" if closed else "<"
+    if lo is not None and hi is not None:
+        return f"{_num(lo)} <= {col} {op} {_num(hi)}"
+    if lo is not None:
+        return f"{col} >= {_num(lo)}"
+    if hi is not None:
+        return f"{col} {op} {_num(hi)}"
+    raise ValueError("a range needs lo, hi or both")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
+def value_condition(name: str, value: Any, *, label: bool = False) -> str:
+    """Filter text selecting rows whose column equals ``value`` (quoted safely)."""
+    return class_filter(name, value)
+
+
+def refine_filter(text: str, old: str | None, new: str | None) -> str:
+    """The filter ``text`` with the condition ``old`` replaced by ``new``.
+
+    ``old`` is the condition a previous brush or click added (if it is still one
+    of the top-level ``and`` terms of ``text``, it is replaced or, when ``new``
+    is None, removed); otherwise ``new`` is added with ``and``. A filter whose
+    top level is an ``or`` is parenthesised first, so the condition narrows all
+    of it.
+    """
+    base = text.strip()
+    if old:
+        terms = _and_terms(base)
+        if terms is not None and old in terms:
+            i = terms.index(old)
+            if new is None:
+                del terms[i]
+            else:
+                terms[i] = new
+            return " and ".join(terms)
+    if new is None:
+        return base
+    if not base:
+        return new
+    if _top_level_or(base):
+        base = f"({base})"
+    return f"{base} and {new}"
+
+
+def _and_terms(text: str) -> list[str] | None:
+    """``text`` split at its top-level `` and ``s (outside quotes and brackets)."""
+    terms: list[str] = []
+    depth, quote, start, i = 0, "", 0, 0
+    low = text.lower()
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and low.startswith(" and ", i):
+            terms.append(text[start:i].strip())
+            start = i + 5
+            i += 5
+            continue
+        i += 1
+    if quote or depth:
+        return None
+    terms.append(text[start:].strip())
+    return terms
+
+
+def _top_level_or(text: str) -> bool:
+    try:
+        node = query.parse(text)
+    except FilterError:
+        return False
+    return isinstance(node, query.BoolOp) and node.op == "or"
+
+
+# --------------------------------------------------------------------------- the view
+@dataclass(frozen=True)
+class _Condition:
+    """A filter term a brush (``lo``..``hi``) or a click on a value added."""
+
+    text: str
+    lo: float | None = None
+    hi: float | None = None
+    value: str | None = None
+
+
+class TableView:
+    """A table seen through a filter and a sort, with a selection of visible rows.
+
+    Parameters
+    ----------
+    table : WeightTable
+        The table; its edits (from anywhere) show up at the next call.
+    filter : str, default=""
+        Filter text; blank shows every row.
+    sort_by : str or None, default=None
+        Sort column (also ``"weight"`` or ``"row"``); None keeps dataset order.
+    ascending : bool, default=True
+        Sort direction.
+
+    Notes
+    -----
+    The selection only ever holds rows the filter shows: :meth:`select` refuses
+    hidden rows, and :meth:`set_filter` and :meth:`refresh` (after an edit that
+    changes what a filter on ``weight`` shows) drop the rows that became hidden.
+    """
+
+    def __init__(
+        self,
+        table: WeightTable,
+        *,
+        filter: str = "",
+        sort_by: str | None = None,
+        ascending: bool = True,
+    ) -> None:
+        self.table = table
+        self._filter = ""
+        self._sort_by: str | None = None
+        self._ascending = True
+        self._selected = np.empty(0, dtype=np.int64)
+        self._select_all = False
+        # column -> the condition a brush or a click added (while it is in the filter)
+        self._conditions: dict[str, _Condition] = {}
+        self._proposed: tuple[str, str, _Condition | None] | None = None
+        self._views = _LRU(_VIEWS)  # (version, filter, sort) -> row ids or a top-k head
+        self._summaries = _LRU(64)
+        self.set_filter(filter)
+        self.set_sort(sort_by, ascending)
+
+    # ---------------------------------------------------------------- state
+    @property
+    def filter(self) -> str:
+        """The filter text ('' for every row)."""
+        return self._filter
+
+    @property
+    def sort_by(self) -> str | None:
+        """The sort column, or None for dataset order."""
+        return self._sort_by
+
+    @property
+    def ascending(self) -> bool:
+        """The sort direction."""
+        return self._ascending
+
+    @property
+    def select_all(self) -> bool:
+        """Whether every matched row is selected."""
+        return self._select_all
+
+    def mask(self, text: str | None = None) -> np.ndarray | None:
+        """The mask of ``text`` (default: the view's filter); None when it is blank."""
+        text = self._filter if text is None else text
+        return None if not text.strip() else filter_mask(self.table, text)
+
+    @property
+    def matched(self) -> int:
+        """How many rows the filter shows."""
+        mask = self.mask()
+        return len(self.table) if mask is None else int(self._matched_ids().size)
+
+    def check_filter(self, text: str) -> np.ndarray | None:
+        """Raise :class:`FilterError` (with the position) unless ``text`` is a valid filter."""
+        if not isinstance(text, str):
+            raise FilterError("the filter must be text", text=str(text)[:200], position=0)
+        return self.mask(text)
+
+    def set_filter(self, text: str) -> None:
+        """Show the rows ``text`` matches; selected rows it hides leave the selection.
+
+        "Select all matching" ends: the new filter's rows were never chosen.
+        """
+        self.check_filter(text)
+        proposed, self._proposed = self._proposed, None
+        if text == self._filter:
+            return
+        self._filter = text
+        self._select_all = False
+        self._prune()
+        if proposed is not None and proposed[0] == text:
+            _, column, cond = proposed
+            if cond is None:
+                self._conditions.pop(column, None)
+            else:
+                self._conditions[column] = cond
+        terms = _and_terms(text) or []
+        self._conditions = {c: v for c, v in self._conditions.items() if v.text in terms}
+
+    def check_sort(self, by: str | None, names: Sequence[str] | None = None) -> str | None:
+        """The sort column (None for '' or None), or ValueError naming the sortable ones."""
+        if by is None or by == "":
+            return None
+        if names is None:
+            names = self.sortable()
+        if by not in names:
+            raise ValueError(
+                f"sort_by must be one of the sortable columns {list(names)} or None; got {by!r}"
+            )
+        return by
+
+    def sortable(self) -> list[str]:
+        """Columns a view can be sorted by (all but images)."""
+        t = self.table
+        names = [n for n in t.columns if query.column_kind(t.column(n)) != "image"]
+        return ["row", *names, "weight"]
+
+    def set_sort(self, by: str | None, ascending: bool = True) -> None:
+        """Sort by a column (None: dataset order); a full sort starts in the background."""
+        self._sort_by = self.check_sort(by)
+        self._ascending = bool(ascending)
+        if self._sort_by is not None:
+            _sort_in_background(self.table, self._sort_by, self._ascending)
+
+    # ---------------------------------------------------------------- selection
+    @property
+    def selected(self) -> np.ndarray:
+        """Explicitly selected row ids (sorted, unique, all shown by the filter)."""
+        return self._selected
+
+    def check_selection(self, ids: Any, *, filter: str | None = None) -> np.ndarray:
+        """Sorted unique row ids, or ValueError if any is out of range or hidden.
+
+        Parameters
+        ----------
+        ids : sequence of int
+            Row ids.
+        filter : str, optional
+            Check against this filter instead of the view's (a change that sets
+            both).
+        """
+        arr = np.asarray(ids)
+        if arr.size == 0:
+            return np.empty(0, dtype=np.int64)
+        if arr.dtype.kind not in "iu" or arr.ndim != 1:
+            raise ValueError(f"selected must be a list of row ids; got dtype {arr.dtype}")
+        arr = np.unique(arr.astype(np.int64))
+        n = len(self.table)
+        if arr[0] < 0 or arr[-1] >= n:
+            bad = int(arr[0] if arr[0] < 0 else arr[-1])
+            raise ValueError(f"selected holds row {bad}, but row ids run from 0 to {n - 1}")
+        text = self._filter if filter is None else filter
+        mask = self.mask(text)
+        if mask is not None:
+            hidden = arr[~mask[arr]]
+            if hidden.size:
+                more = f" (and {hidden.size - 1} more)" if hidden.size > 1 else ""
+                shown = text if len(text) <= 80 else text[:77] + "..."
+                raise ValueError(
+                    f"selected holds row {int(hidden[0])}{more}, which the filter {shown!r} "
+                    "hides; select only rows the filter shows"
+                )
+        return arr
+
+    def select(self, ids: Any) -> None:
+        """Select these rows (replacing the selection); hidden rows are refused."""
+        self._selected = self.check_selection(ids)
+        self._select_all = False
+
+    def set_select_all(self, on: bool) -> None:
+        """Select every matched row (``selected`` is then empty), or stop doing so."""
+        self._select_all = bool(on)
+        if on:
+            self._selected = np.empty(0, dtype=np.int64)
+
+    def selection(self) -> np.ndarray:
+        """The rows a "selection" action changes: visible selected rows, or all matched."""
+        if self._select_all:
+            return self._matched_ids()
+        mask = self.mask()
+        rows = self._selected
+        # a filter reading weights may hide rows since the last refresh(): never act on them
+        return rows if mask is None or rows.size == 0 else rows[mask[rows]]
+
+    def _prune(self) -> None:
+        if self._selected.size:
+            mask = self.mask()
+            if mask is not None:
+                self._selected = self._selected[mask[self._selected]]
+
+    def refresh(self) -> None:
+        """Follow a change of the table: selected rows a filter on weight now hides leave."""
+        self._prune()
+
+    # ---------------------------------------------------------------- rows
+    def _matched_ids(self) -> np.ndarray:
+        mask = self.mask()
+        if mask is None:
+            return np.arange(len(self.table), dtype=np.int64)
+        key = ("matched", self._filter, _data_key(self.table, True))
+        hit = self._views.get_(key)
+        if hit is None:
+            hit = self._views.put(key, np.flatnonzero(mask))
+        return hit
+
+    def _view_key(self) -> Hashable:
+        return (self._filter, self._sort_by, self._ascending, table_version(self.table))
+
+    def ids(self, start: int, stop: int) -> np.ndarray:
+        """Row ids at view positions ``start:stop`` (filtered, then sorted)."""
+        start, stop = max(0, start), min(stop, self.matched)
+        if stop <= start:
+            return np.empty(0, dtype=np.int64)
+        by = self._sort_by
+        mask = self.mask()
+        if by is None:
+            if mask is None:
+                return np.arange(start, stop, dtype=np.int64)
+            return self._matched_ids()[start:stop]
+        key = self._view_key()
+        full = self._views.get_(("full", key))
+        if full is not None:
+            return full[start:stop]
+        if stop <= TOP_K:
+            head = self._views.get_(("head", key))
+            if head is None and by != "row":
+                # the first pages of a fresh sort come from an O(n) partial sort while
+                # the full sort (~100 ms per million rows) runs in the background
+                rows = None if mask is None else self._matched_ids()
+                head = top_order(self.table.column(by), rows, self._ascending, TOP_K)
+                if head is not None:
+                    self._views.put(("head", key), head)
+            if head is not None and stop <= head.size:
+                return head[start:stop]
+        order = sort_order(self.table, by, ascending=self._ascending)
+        full = order if mask is None else order[mask[order]]
+        self._views.put(("full", key), full)
+        return full[start:stop]
+
+    # ---------------------------------------------------------------- summaries
+    def summaries(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """Column summaries over the matched rows (see :func:`column_summary`).
+
+        Cached per (column, filter, table version). Unknown columns and columns
+        without a summary (images, ``row``) are left out.
+        """
+        out = []
+        mask = self.mask()
+        rows: Rows | None = None
+        known = set(self.table.columns) | {"weight"}
+        for name in names:
+            if name not in known:
+                continue
+            reads = name in ("weight", self.table.label) or _reads_weights(self._filter)
+            key = (name, self._filter, _data_key(self.table, reads))
+            hit = self._summaries.get_(key)
+            if hit is None:
+                if mask is not None and rows is None:  # once for all the columns
+                    rows = Rows.of(mask, self._matched_ids())
+                hit = column_summary(self.table, name, rows)
+                if hit is None:
+                    continue
+                self._summaries.put(key, hit)
+            cond = self._conditions.get(name)
+            if hit["kind"] == "histogram":
+                brush = [cond.lo, cond.hi] if cond is not None and cond.lo is not None else None
+                out.append({**hit, "brush": brush})
+            else:
+                out.append({**hit, "picked": cond.value if cond is not None else None})
+        return out
+
+    def condition(
+        self,
+        column: str,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        value: Any = None,
+        clear: bool = False,
+    ) -> str:
+        """The filter text with a condition on ``column`` added, replaced or removed.
+
+        A brush gives ``lo``/``hi`` (snapped outwards to the histogram's bin edges,
+        so the condition selects exactly the rows of the brushed bars); a click on
+        a top value gives ``value``; ``clear`` removes the column's condition. Only
+        the condition this view added for the column last is replaced, and only
+        while it is still a top-level ``and`` term of the filter; everything else
+        the user typed stays as typed.
+
+        Returns
+        -------
+        str
+            The new filter text (not applied: the caller sets it, so it is
+            checked and undoable like typed text).
+        """
+        if column != "weight" and column not in self.table.columns:
+            raise ValueError(f"unknown column {column[:100]!r}")
+        old = self._conditions.get(column)
+        cond: _Condition | None
+        if clear:
+            cond = None
+        elif value is not None:
+            cond = self._value_term(column, value)
+        else:
+            cond = self._range_term(column, lo, hi)
+        text = refine_filter(self._filter, old.text if old else None, cond.text if cond else None)
+        # remembered once the caller sets this text as the filter (set_filter)
+        self._proposed = (text, column, cond)
+        return text
+
+    def active_condition(self, column: str) -> _Condition | None:
+        """The condition a brush or click added for ``column``, while it is in the filter."""
+        return self._conditions.get(column)
+
+    def _value_term(self, column: str, value: Any) -> str:
+        binned = _bin(self.table, column)
+        if binned is None or binned.kind != "values" or binned.labels is None:
+            raise ValueError(f"column {column!r} has no values to pick; brush a range instead")
+        texts = [_text(v) for v in binned.labels]
+        if value not in texts:
+            raise ValueError(f"column {column!r} has no value {str(value)[:100]!r}")
+        real = binned.labels[texts.index(value)]
+        text = value_condition(column, real, label=column == self.table.label)
+        return _Condition(text, value=_text(real))
+
+    def _range_term(self, column: str, lo: float | None, hi: float | None) -> str:
+        binned = _bin(self.table, column)
+        if binned is None or binned.kind != "histogram" or binned.edges is None:
+            raise ValueError(f"column {column!r} is not numeric; pick a value instead")
+        if lo is None or hi is None:
+            raise ValueError("a brush needs both lo and hi")
+        edges = binned.edges
+        lo, hi = sorted((float(lo), float(hi)))
+        # snap outwards to whole bins: the condition then selects the brushed bars' rows
+        i = int(np.clip(np.searchsorted(edges, lo, side="right") - 1, 0, len(edges) - 2))
+        j = int(np.clip(np.searchsorted(edges, hi, side="left"), i + 1, len(edges) - 1))
+        last = j == len(edges) - 1
+        a, b = float(edges[i]), float(edges[j])
+        return _Condition(range_condition(column, a, b, closed=last), lo=a, hi=b)
+
+
+def _reads_weights(text: str) -> bool:
+    if not text.strip():
+        return False
+    try:
+        return "weight" in query.columns_used(query.parse(text))
+    except FilterError:
+        return True
