@@ -4,11 +4,10 @@
 import "./style.css";
 import { Histogram } from "./clients/histogram";
 import { History } from "./clients/history";
-import { type LabelChoice, LabelPicker } from "./clients/picker";
-import { Preview } from "./clients/preview";
 import { Summaries } from "./clients/summaries";
 import { type KeyAction, type SelectEvent, Table } from "./clients/table";
 import { Toolbar } from "./clients/toolbar";
+import { Labeling } from "./labels";
 import { Rpc } from "./rpc";
 import type { BulkAction, Model, OkReply, PageTrait, Request, SummariesReply, Target, Traits } from "./types";
 
@@ -16,9 +15,6 @@ import type { BulkAction, Model, OkReply, PageTrait, Request, SummariesReply, Ta
 export const PING_MS = 2000;
 /** Height of the column summaries (histograms, top values) under the column names. */
 export const SUMMARY_HEIGHT = 62;
-/** Height of the table (px); taller with images, so the focused row's preview fits beside. */
-export const TABLE_HEIGHT = 420;
-export const IMAGE_TABLE_HEIGHT = 560;
 
 export function mount(model: Model, el: HTMLElement): () => void {
   const root = document.createElement("div");
@@ -48,6 +44,8 @@ export function mount(model: Model, el: HTMLElement): () => void {
   const selection = () => new Set(model.get("selected"));
   const bulk = (action: BulkAction, target: Target, value?: number) =>
     void call(value === undefined ? { kind: "bulk", action, target } : { kind: "bulk", action, target, value });
+  // label editing and the focused row's image (issue 13): see labels.ts
+  const labeling = new Labeling({ model, rpc, call, onError: (message) => status(message, "error") });
 
   // column summaries: asked for after a page of rows arrives (never before the first
   // rows), for the columns on screen, and dropped when they belong to an older view
@@ -83,60 +81,8 @@ export function mount(model: Model, el: HTMLElement): () => void {
     summaryTimer = setTimeout(fetchSummaries, 0);
   };
 
-  // label editing (issue 13): one picker for a label cell and for the toolbar's bulk
-  // "Label…"; the label travels as the class's text, null for unlabelled
-  const picker = new LabelPicker();
-  const classes = () => model.get("classes").map((c) => ({ value: c.value, count: c.count }));
-  const numeric = () => model.get("columns").some((c) => c.role === "label" && c.kind === "numeric");
-  const labelBody = (c: LabelChoice) =>
-    c.kind === "missing" ? { value: null } : c.kind === "new" ? { value: c.value, new: true } : { value: c.value };
-  const pickRow = (row: number, anchor: HTMLElement, current: string | null, key?: string) =>
-    picker.open({
-      anchor,
-      classes: classes(),
-      current,
-      numeric: numeric(),
-      title: `label of row ${row}`,
-      initialKey: key,
-      onChoose: (c) => void call({ kind: "label", row, ...labelBody(c) }),
-    });
-  const pickRows = (target: Target, anchor: HTMLElement, title: string) =>
-    picker.open({
-      anchor,
-      classes: classes(),
-      numeric: numeric(),
-      title,
-      onChoose: (c) => void call({ kind: "bulk_label", target, ...labelBody(c) }),
-    });
-
-  // the focused row's image, larger (issue 13): asked for when the cursor's row changes
-  // and after edits (its label may have changed); replies for an older row are dropped
-  const preview = new Preview();
-  const imageColumns = () => model.get("columns").filter((c) => c.kind === "image").map((c) => c.name);
-  let previewRow: number | undefined;
-  let previewTimer: ReturnType<typeof setTimeout> | undefined;
-  const fetchPreview = () => {
-    const column = imageColumns()[0];
-    const row = previewRow;
-    if (column === undefined || row === undefined) return;
-    rpc.preview(row, column).then(
-      (image) => {
-        if (row === previewRow) preview.update({ image, loading: false });
-      },
-      (e: Error) => status(e.message, "error"),
-    );
-  };
-  const schedulePreview = (row: number | undefined) => {
-    previewRow = row;
-    if (!imageColumns().length) return;
-    preview.update({ loading: row !== undefined });
-    clearTimeout(previewTimer);
-    previewTimer = setTimeout(fetchPreview, 40); // holding an arrow key asks once it stops
-  };
-
   const table = new Table({
     summaryHeight: SUMMARY_HEIGHT,
-    height: imageColumns().length ? IMAGE_TABLE_HEIGHT : TABLE_HEIGHT,
     onColumnsShown: scheduleSummaries,
     fetch: (start, count) =>
       rpc.rows(start, count).then((page) => {
@@ -182,8 +128,9 @@ export function mount(model: Model, el: HTMLElement): () => void {
       if (row !== undefined) void call({ kind: "edit", row, value: action === "set0" ? 0 : 1 });
     },
     onError: (message) => status(message, "error"),
-    onPickLabel: pickRow,
-    onCursor: (row) => schedulePreview(row),
+    onPickLabel: labeling.pickRow,
+    onCursor: labeling.focusRow,
+    height: labeling.tableHeight(),
   });
   const toolbar = new Toolbar({
     onFilter: (text) => save({ filter: text }),
@@ -192,20 +139,22 @@ export function mount(model: Model, el: HTMLElement): () => void {
     onClearSelection: () => save({ select_all: false, selected: [] }),
     onUndo: () => void call({ kind: "undo" }),
     onRedo: () => void call({ kind: "redo" }),
-    onPickLabel: pickRows,
+    onPickLabel: labeling.pickRows,
   });
   const histogram = new Histogram({ onFilter: (filter) => save({ filter }) });
-
   const history = new History({ onRevert: (revision) => void call({ kind: "revert", revision }) });
 
   const side = document.createElement("div");
   side.className = "ww-side";
-  side.append(preview.node(), histogram.node(), history.node());
+  side.append(histogram.node(), history.node());
   const main = document.createElement("div");
   main.className = "ww-main";
   main.append(table.node(), side);
-  root.append(toolbar.node(), main, picker.node());
+  root.append(toolbar.node(), main);
   el.append(root);
+  // the preview heads the side panel; the picker floats over the whole widget
+  side.prepend(labeling.preview.node());
+  root.append(labeling.picker.node());
 
   let columns = model.get("columns");
   const sync = () => {
@@ -249,25 +198,27 @@ export function mount(model: Model, el: HTMLElement): () => void {
       classes: model.get("classes"),
       filter: model.get("filter"),
       label: model.get("label"),
-      unlabelled: model.get("summary").unlabelled,
-      unlabelledFilter: model.get("summary").unlabelled_filter,
     });
-    const images = imageColumns();
-    preview.update({ columns: images });
-    side.classList.toggle("ww-has-preview", images.length > 0);
     history.update({ history: model.get("history"), revision: model.get("revision") });
   };
   for (const t of ["columns", "matched", "view", "sort_by", "sort_ascending", "selected", "select_all", "filter", "filter_error", "n_rows", "can_undo", "can_redo", "summary", "revision"]) {
     on(`change:${t}`, sync);
   }
-  for (const t of ["classes", "filter", "label", "history", "revision", "summary", "columns"]) on(`change:${t}`, syncSide);
-  on("change:revision", () => {
-    if (previewRow !== undefined && imageColumns().length) fetchPreview();
-  });
+  for (const t of ["classes", "filter", "label", "history", "revision"]) on(`change:${t}`, syncSide);
   on("change:error", () => {
     const e = model.get("error");
     if (e) status(e, "error");
   });
+  // unlabelled rows in the class panel; the preview follows the columns and revisions
+  const syncLabels = () => {
+    const summary = model.get("summary");
+    histogram.update({ unlabelled: summary.unlabelled, unlabelledFilter: summary.unlabelled_filter });
+    labeling.sync();
+    side.classList.toggle("ww-has-preview", labeling.imageColumns().length > 0);
+  };
+  for (const t of ["summary", "columns"]) on(`change:${t}`, syncLabels);
+  on("change:revision", () => labeling.refresh());
+  syncLabels();
   sync();
   syncSide();
   // first paint: clientHeight is known only once attached; render again next frame
@@ -287,12 +238,11 @@ export function mount(model: Model, el: HTMLElement): () => void {
   return () => {
     clearInterval(ping);
     clearTimeout(summaryTimer);
-    clearTimeout(previewTimer);
-    picker.dispose();
     for (const [event, cb] of listeners) model.off(event, cb);
     rpc.dispose();
     table.dispose();
     toolbar.dispose();
+    labeling.dispose();
     root.remove();
   };
 }

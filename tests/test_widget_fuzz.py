@@ -1,9 +1,8 @@
 """Property-based tests of everything the page can send (issue 9 point 7, acceptance):
-arbitrary requests (label edits and image previews too, issue 13) and ``set_state``
-payloads, well-formed or not, in any order. No exception escapes a handler, every reply
-has its documented shape, the traits stay valid (the selection only holds visible rows;
-the class counts and the unlabelled count follow label edits), and the store reopened
-from disk equals the table, labels and classes included.
+arbitrary requests and ``set_state`` payloads, well-formed or not, in any order. No
+exception escapes a handler, every reply has its documented shape, the traits stay
+valid (the selection only holds visible rows), and the store reopened from disk
+equals the table.
 
 The default example count fits CI (about 15 s); the thorough profile runs 5,000
 examples (about 15 min on 2 busy cores)::
@@ -24,9 +23,7 @@ from weightwidget import _protocol as protocol
 from weightwidget.widget import WeightWidget
 
 N = 60
-COLUMNS = ["label", "x", "caption", "flag", "img", "weight", "row"]
-#: Label texts the page may send: classes, other numbers, text, unlabelled (None).
-LABELS = ["0", "1", "2", "3", "-4", "+1", "2.0", "1e3", "9" * 25, "cat", "", " 1 ", None]
+COLUMNS = ["label", "x", "caption", "flag", "weight", "row"]
 FILTERS = [
     "",
     "label == 1",
@@ -69,12 +66,7 @@ FIELDS = {
     "count": maybe(st.integers(-1, 120)),
     "stop": maybe(st.integers(-3, N + 5)),
     "row": maybe(st.integers(-3, N + 5)),
-    "value": maybe(
-        st.one_of(
-            st.floats(0, 10), st.sampled_from([0.0, 1.0, 1e308, 1e-300]), st.sampled_from(LABELS)
-        )
-    ),
-    "new": maybe(st.booleans()),
+    "value": maybe(st.one_of(st.floats(0, 10), st.sampled_from([0.0, 1.0, 1e308, 1e-300]))),
     "action": maybe(st.sampled_from(protocol.BULK_ACTIONS)),
     "target": maybe(st.sampled_from(protocol.TARGETS)),
     "add": maybe(st.booleans()),
@@ -86,30 +78,7 @@ FIELDS = {
     "clear": maybe(st.booleans()),
 }
 
-
-def request(kind: str, optional: dict | None = None, **fields: st.SearchStrategy):
-    """Well-formed requests of one kind: arbitrary fields rarely pass the contract, so
-    without these the handlers behind it (label edits, undo of them) would hardly run."""
-    return st.fixed_dictionaries(
-        {"id": st.integers(0, 2**53), "kind": st.just(kind), **fields}, optional=optional
-    )
-
-
-rows = st.integers(0, N - 1)
-labels = st.sampled_from(LABELS)
-well_formed = st.one_of(
-    request("label", {"new": st.booleans()}, row=rows, value=labels),
-    request(
-        "bulk_label", {"new": st.booleans()}, target=st.sampled_from(protocol.TARGETS), value=labels
-    ),
-    request("preview", row=rows, column=st.sampled_from([*COLUMNS, "nope"])),
-    request("edit", row=rows, value=st.sampled_from([0.0, 0.5, 2.0])),
-    request("undo"),
-    request("redo"),
-    request("revert", revision=st.integers(0, 6)),
-)
 requests = st.one_of(
-    well_formed,
     st.fixed_dictionaries(
         {
             "id": maybe(st.integers(0, 2**53)),
@@ -174,7 +143,6 @@ def make_table(path: str) -> ww.WeightTable:
         x=rng.random(N),
         caption=np.array(["ab", "cd", "a b"] * (N // 3), dtype=object),
         flag=rng.random(N) < 0.5,
-        img=rng.random((N, 4, 4)),
     )
 
 
@@ -190,11 +158,6 @@ def check_invariants(w: WeightWidget, t: ww.WeightTable) -> None:
     assert mask[sel].all(), "a selected row is hidden by the filter"
     assert not (w.select_all and w.selected)
     assert w.filter == w.table_view.filter and w.sort_by == w.table_view.sort_by
-    # the class panel and the status band follow label edits
-    codes = t.label_codes
-    per_class = np.bincount(codes[codes >= 0], minlength=len(t.classes)).tolist()
-    assert [c["count"] for c in w.classes] == per_class
-    assert w.summary["unlabelled"] == t.n_unlabelled == int((codes < 0).sum())
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -226,7 +189,5 @@ def test_arbitrary_page_input_never_breaks_the_widget(tmp_path_factory, steps):
         disk = ww.WeightTable.open(path)
         assert disk.revision == t.revision
         np.testing.assert_array_equal(disk.weights, t.weights)
-        np.testing.assert_array_equal(disk.classes, t.classes)
-        np.testing.assert_array_equal(disk.label_codes, t.label_codes)
     finally:
         w.close()

@@ -508,7 +508,8 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
         return None
     if name == table.label:
         labels = [_item(v) for v in table.classes.tolist()]
-        codes = np.asarray(table.label_codes)  # -1 where unlabelled: counted as missing
+        codes = np.asarray(table.label_codes)
+        # unlabelled rows (code -1) are the label's missing values
         binned = _values(codes, labels, missing=True)
     elif kind == "string":
         cat = values if isinstance(values, pd.Categorical) else pd.Categorical(values)
@@ -531,7 +532,7 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
 
 def _values(codes: np.ndarray, labels: list[Any], *, missing: bool) -> _Binned:
     n = len(labels)
-    if missing:  # missing text (and unlabelled rows) are code -1: move it to the last code
+    if missing:  # pandas codes missing text as -1: move it to the last code
         codes = np.where(codes < 0, n, codes)
     dtype = np.uint8 if n < 255 else np.uint16 if n < 65535 else np.int64
     codes = codes.astype(dtype, copy=False)

@@ -478,6 +478,67 @@ class WeightWidget(anywidget.AnyWidget):
             rev = t.set_weights(where, 0.0 if action == "exclude" else 1.0, message=text)
         return self._done(rev, text, count)
 
+    # ------------------------------------------------------------------ labels (issue 13)
+    # A label travels as the class's text; view.label_value maps it back to the class
+    # (None: unlabelled; "new": a class that is not one yet, as allow_new_classes=True).
+    def _label_of(self, msg: dict[str, Any]) -> tuple[Any, int, bool, str]:
+        """The class a label request names, its index, whether it is new, and words for it."""
+        new = msg.get("new", False)
+        value, index = label_value(self._table, msg["value"], new=new)
+        added = index == len(self._table.classes)
+        if value is None:
+            words = "missing (unlabelled)"
+        else:
+            words = repr(value) if isinstance(value, str) else str(value)
+            words = f"new class {words}" if added else words
+        return value, index, added, words
+
+    def _unchanged(
+        self, who: str, count: int, value: Any, words: str
+    ) -> tuple[dict[str, Any], list]:
+        """The reply to a label edit that would change no row: nothing is committed."""
+        verb = "is" if count == 1 else "are"
+        state = "unlabelled" if value is None else f"labelled {words}"
+        text = f"{who} {verb} already {state}; nothing changed"
+        return {"ok": True, "revision": self.revision, "rows": 0, "message": text}, []
+
+    def _answer_label(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        row = msg["row"]
+        mask = self._view.mask()
+        if mask is not None and not mask[row]:
+            raise RequestError(
+                f"row {row} is hidden by the filter {protocol.short(self.filter, 80)}; "
+                "label only rows the filter shows"
+            )
+        value, index, added, words = self._label_of(msg)
+        if not added and int(self._table.label_codes[row]) == index:
+            return self._unchanged(f"row {row}", 1, value, words)
+        text = f"set label of row {row} to {words}"
+        rev = self._table.set_labels([row], value, message=text, allow_new_classes=added)
+        return self._done(rev, text, 1)
+
+    def _answer_bulk_label(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        value, index, added, words = self._label_of(msg)
+        where, count, target = self._where(msg["target"])
+        if count == 0:
+            raise RequestError(f"no rows match the filter {self.filter!r}; nothing to label")
+        # the rows it covers, to count those whose label changes (one vectorised compare)
+        ids = where if isinstance(where, np.ndarray) else self._view.matched_ids()
+        codes = self._table.label_codes[ids]
+        changing = count if added else int(np.count_nonzero(codes != index))
+        if changing == 0:
+            return self._unchanged(target, count, value, words)
+        text = f"set label to {words} for {target}"
+        rev = self._table.set_labels(where, value, message=text, allow_new_classes=added)
+        reply, bufs = self._done(rev, text, changing)
+        if changing != count:
+            reply["message"] += f" ({changing:,} changed)"
+        return reply, bufs
+
+    def _answer_preview(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        meta, bufs = _serialize.preview(self._table, msg["row"], msg["column"])
+        return {"kind": "preview", **meta}, bufs
+
     def _answer_select_range(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
         lo, hi = sorted((msg["start"], msg["stop"]))
         if hi - lo + 1 > MAX_RANGE:
@@ -542,67 +603,6 @@ class WeightWidget(anywidget.AnyWidget):
             raise RequestError(f"the filter would exceed {protocol.MAX_FILTER:,} characters")
         self.filter = text
         return {"ok": True, "filter": self.filter, "matched": self.matched}, []
-
-    # ------------------------------------------------------------------ labels (issue 13)
-    # A label travels as the class's text; view.label_value maps it back to the class
-    # (None: unlabelled; "new": a class that is not one yet, as allow_new_classes=True).
-    def _label_of(self, msg: dict[str, Any]) -> tuple[Any, int, bool, str]:
-        """The class a label request names, its index, whether it is new, and words for it."""
-        new = msg.get("new", False)
-        value, index = label_value(self._table, msg["value"], new=new)
-        added = index == len(self._table.classes)
-        if value is None:
-            words = "missing (unlabelled)"
-        else:
-            words = repr(value) if isinstance(value, str) else str(value)
-            words = f"new class {words}" if added else words
-        return value, index, added, words
-
-    def _unchanged(
-        self, who: str, count: int, value: Any, words: str
-    ) -> tuple[dict[str, Any], list]:
-        """The reply to a label edit that would change no row: nothing is committed."""
-        verb = "is" if count == 1 else "are"
-        state = "unlabelled" if value is None else f"labelled {words}"
-        text = f"{who} {verb} already {state}; nothing changed"
-        return {"ok": True, "revision": self.revision, "rows": 0, "message": text}, []
-
-    def _answer_label(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        row = msg["row"]
-        mask = self._view.mask()
-        if mask is not None and not mask[row]:
-            raise RequestError(
-                f"row {row} is hidden by the filter {protocol.short(self.filter, 80)}; "
-                "label only rows the filter shows"
-            )
-        value, index, added, words = self._label_of(msg)
-        if not added and int(self._table.label_codes[row]) == index:
-            return self._unchanged(f"row {row}", 1, value, words)
-        text = f"set label of row {row} to {words}"
-        rev = self._table.set_labels([row], value, message=text, allow_new_classes=added)
-        return self._done(rev, text, 1)
-
-    def _answer_bulk_label(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        value, index, added, words = self._label_of(msg)
-        where, count, target = self._where(msg["target"])
-        if count == 0:
-            raise RequestError(f"no rows match the filter {self.filter!r}; nothing to label")
-        # the rows it covers, to count those whose label changes (one vectorised compare)
-        ids = where if isinstance(where, np.ndarray) else self._view.matched_ids()
-        codes = self._table.label_codes[ids]
-        changing = count if added else int(np.count_nonzero(codes != index))
-        if changing == 0:
-            return self._unchanged(target, count, value, words)
-        text = f"set label to {words} for {target}"
-        rev = self._table.set_labels(where, value, message=text, allow_new_classes=added)
-        reply, bufs = self._done(rev, text, changing)
-        if changing != count:
-            reply["message"] += f" ({changing:,} changed)"
-        return reply, bufs
-
-    def _answer_preview(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
-        meta, bufs = _serialize.preview(self._table, msg["row"], msg["column"])
-        return {"kind": "preview", **meta}, bufs
 
     def _answer_ping(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
         self._table.latest()  # fires the subscription when another process committed
