@@ -391,6 +391,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         )
         w.close()
         q.close()
+        rows.extend(_label_rows(df, tmp, repeat))
 
     if TIMINGS.exists():  # written by the browser tests (tests/browser/artifacts)
         t = json.loads(TIMINGS.read_text())
@@ -422,6 +423,74 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     "< 500 ms",
                 )
             )
+    return rows
+
+
+def _label_rows(df: pd.DataFrame, tmp: str, repeat: int) -> list[dict[str, Any]]:
+    """Label editing from the page (issue 13) at 1,000,000 rows, through the widget's
+    handler with the traits refreshed (classes, summary, history), beside the same edit
+    of weights; and the preview of one row's image beside a page of rows."""
+    t = ww.WeightTable.from_pandas(df, label="label", name="labels", store=f"{tmp}/labels")
+    w = WeightWidget(t)
+    ours = _Ours(w)
+    ours.ask("rows", start=0, count=PAGE)
+    rng = np.random.default_rng(2)
+    picks = rng.choice(len(t), 4 * repeat, replace=False).tolist()
+
+    def weight_one(i: int) -> None:
+        ours.ask("edit", row=picks[i], value=float(2 + i % 3))
+
+    def label_one(i: int) -> None:  # a different class each time: every edit commits
+        row_ = picks[repeat + i]
+        ours.ask("label", row=row_, value=str((int(t.label_codes[row_]) + 1) % 10))
+
+    def weight_bulk(i: int) -> None:
+        ours.ask("bulk", action="set", target="matched", value=float(2 + i % 3))
+
+    def label_bulk(i: int) -> None:
+        ours.ask("bulk_label", target="matched", value=str(i % 10))
+
+    rows = [
+        row(
+            "label edit of one row (request, commit, traits refreshed)",
+            _ms(label_one, repeat),
+            "ms",
+            "about a weight edit",
+            "weight edit of one row, same handler",
+            _ms(weight_one, repeat),
+        )
+    ]
+    w.filter = "loss < 0.5"  # about 9% of the rows
+    matched = w.matched
+    rows += [
+        row(
+            f"bulk label of the {matched:,} rows a filter matches (one revision)",
+            _ms(label_bulk, repeat),
+            "ms",
+            "about a weight edit",
+            "bulk set weight of the same rows",
+            _ms(weight_bulk, repeat),
+        ),
+    ]
+    w.close()
+    # the preview does not depend on the row count: digits-sized images, 10,000 rows
+    images = rng.integers(0, 17, (10_000, 8, 8)).astype(np.float64)
+    small = ww.WeightTable.from_arrays(
+        labels=rng.integers(0, 10, 10_000), name="img", store=f"{tmp}/img", image=images
+    )
+    w = WeightWidget(small)
+    ours = _Ours(w)
+    rows.append(
+        row(
+            "preview of the focused row's image (8x8, scaled like thumbnails)",
+            _ms(lambda i: ours.ask("preview", row=i, column="image"), repeat * 3),
+            "ms",
+            "< 5 ms",
+            "a page of 100 rows with thumbnails",
+            _ms(lambda i: ours.ask("rows", start=PAGE * i, count=PAGE), repeat * 3),
+        )
+    )
+    w.close()
     return rows
 
 
