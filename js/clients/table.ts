@@ -667,8 +667,7 @@ export class Table {
     else if (this.#col === "label" && (e.key === "Delete" || (e.key.length === 1 && e.key !== " "))) {
       // typing on the label cell opens the picker with that key (a digit picks at once)
       this.pickLabel(this.#cursor, e.key);
-    }
-    else if (e.key === " ") {
+    } else if (e.key === " ") {
       const row = this.rowAt(this.#cursor);
       if (row !== undefined) this.#opts.onSelect({ kind: "toggle", row, position: this.#cursor });
     } else if (e.key === "0") this.#opts.onKey("set0");
