@@ -407,7 +407,8 @@ export class LabelPicker {
     const a = anchor.getBoundingClientRect();
     const p = parent.getBoundingClientRect();
     const h = this.#root.offsetHeight;
-    const below = a.bottom + h <= (window.innerHeight || Number.POSITIVE_INFINITY) || a.top - h < 0;
+    // stay inside the widget: a notebook's output area scrolls (or clips) what sticks out
+    const below = a.bottom + h <= p.bottom || a.top - h < p.top;
     const top = below ? a.bottom - p.top : a.top - p.top - h;
     const maxLeft = Math.max(0, p.width - this.#root.offsetWidth);
     this.#root.style.top = `${Math.round(top)}px`;

@@ -70,6 +70,17 @@ def unlabelled_count(nb) -> int:
     return int(re.match(r"([\d,]+) unlabelled rows", title).group(1).replace(",", ""))
 
 
+def inside(inner, outer) -> bool:
+    """Whether ``inner``'s box lies within ``outer``'s (1 px of rounding allowed)."""
+    a, b = inner.bounding_box(), outer.bounding_box()
+    return (
+        a is not None
+        and b is not None
+        and a["y"] >= b["y"] - 1
+        and a["y"] + a["height"] <= b["y"] + b["height"] + 1
+    )
+
+
 def check_kernel_and_disk(nb, disk, revision: int) -> np.ndarray:
     """The kernel's labels equal the store's, reopened from disk; returns the codes."""
     s = wait_until(
@@ -298,6 +309,18 @@ def test_dark_theme_and_no_console_errors(nb):
     row(nb, p).locator(".ww-role-label").dblclick()
     expect(picker(nb)).to_be_visible()
     widget(nb).screenshot(path=str(ARTIFACTS / "labels-dark-picker.png"))
+    picker(nb).locator(".ww-picker-search").press("Escape")
+    expect(picker(nb)).to_be_hidden()
+    # on a row at the bottom of the table the picker opens above it, inside the widget
+    low = max(
+        int(r.get_attribute("data-position"))
+        for r in widget(nb).locator(".ww-row:not(.ww-loading)").all()
+        if r.is_visible() and inside(r, widget(nb).locator(".ww-scroll"))
+    )
+    row(nb, low).locator(".ww-role-label").dblclick()
+    expect(picker(nb)).to_be_visible()
+    assert inside(picker(nb), widget(nb)), "the picker sticks out of the widget"
+    assert picker(nb).bounding_box()["y"] < label_cell(nb, low).bounding_box()["y"]
     picker(nb).locator(".ww-picker-search").press("Escape")
     expect(picker(nb)).to_be_hidden()
     widget(nb).screenshot(path=str(ARTIFACTS / "labels-dark.png"))
