@@ -419,7 +419,8 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
     if name == table.label:
         labels = [_item(v) for v in table.classes.tolist()]
         codes = np.asarray(table.label_codes)
-        binned = _values(codes, labels, missing=False)
+        # unlabelled rows (code -1) are the label's missing values
+        binned = _values(codes, labels, missing=True)
     elif kind == "string":
         cat = values if isinstance(values, pd.Categorical) else pd.Categorical(values)
         binned = _values(np.asarray(cat.codes), list(cat.categories), missing=True)
