@@ -99,6 +99,10 @@ def test_counts_equal_numpy_and_the_filters_they_write(noisy):
         "r1_label_issue and label != r1_suggested_label and weight > 0"
     )
     assert lines["least_confident:m1"].filter.endswith("and label is not missing and weight > 0")
+    # the bounds are written with the fewest digits that select the same rows
+    for key in ("hardest:m1", "least_confident:m1"):
+        bound = lines[key].filter.split()[2]
+        assert len(bound.replace(".", "").lstrip("0")) <= 5, lines[key].filter
     assert lines["label_next"].filter == "label is missing"
     assert lines["excluded"].filter == "weight == 0"
     sorts = {s.key: (s.sort_by, s.ascending) for s in items}
@@ -226,7 +230,7 @@ def test_ties_at_the_cut_do_not_swallow_the_whole_line(tmp_path):
         info={"kind": "metrics"},
     )
     hardest = by_key(view.suggestions(t))["hardest:m"]
-    assert (hardest.filter, hardest.count) == ("m_loss >= 16.1 and weight > 0", 50)
+    assert (hardest.filter, hardest.count) == ("m_loss >= 16 and weight > 0", 50)
 
 
 def test_suggested_labels_skip_rows_without_another_suggestion(noisy):

@@ -935,9 +935,10 @@ def _cut(name: str, values: np.ndarray, *, high: bool) -> tuple[str, str] | None
 
     ``name >= q`` (``<= q``), ``q`` the value at the cut; strictly beyond ``q``
     when the rows tied at ``q`` would more than double the line and some rows
-    lie beyond it (a column of few distinct values, e.g. clipped losses).
-    Returns the filter term and its words (``"loss >= 2.303"``); None when no
-    value is finite.
+    lie beyond it (a column of few distinct values, e.g. clipped losses). The
+    bound is written with the fewest digits that select the same rows
+    (``loss >= 2.31``, not ``loss >= 2.3098734520``). Returns the filter term
+    and its words (``"loss >= 2.31"``); None when no value is finite.
     """
     vals = values[np.isfinite(values)]
     if vals.size == 0:
@@ -945,11 +946,35 @@ def _cut(name: str, values: np.ndarray, *, high: bool) -> tuple[str, str] | None
     k = max(1, math.ceil(SUGGEST_FRACTION * vals.size))
     i = vals.size - k if high else k - 1
     q = float(np.partition(vals, i)[i])
-    within = np.count_nonzero(vals >= q) if high else np.count_nonzero(vals <= q)
-    beyond = np.count_nonzero(vals > q) if high else np.count_nonzero(vals < q)
-    strict = within > 2 * k and beyond > 0
+    above, below = vals[vals > q], vals[vals < q]
+    within = vals.size - (below.size if high else above.size)
+    strict = within > 2 * k and (above.size if high else below.size) > 0
     op = (">" if strict else ">=") if high else ("<" if strict else "<=")
-    return f"{quote_column(name)} {op} {_num(q)}", f"{op} {q:.4g}"
+    # any bound between q and the next value on the open side selects the same rows
+    if op in (">=", "<"):  # down to just above the next smaller value
+        bound = _shortest(q, float(below.max()) if below.size else -math.inf, up=False)
+    else:  # up to just below the next larger value
+        bound = _shortest(q, float(above.min()) if above.size else math.inf, up=True)
+    return f"{quote_column(name)} {op} {_num(bound)}", f"{op} {_num(bound)}"
+
+
+def _shortest(q: float, limit: float, *, up: bool) -> float:
+    """The number with the fewest significant digits from ``q`` towards ``limit``.
+
+    Rounded up (``up``) it stays below ``limit``, rounded down above it: in
+    ``[q, limit)`` or ``(limit, q]``.
+    """
+    from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+    if q == 0:
+        return 0.0
+    exact = Decimal(repr(q))
+    for digits in range(1, 18):
+        step = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+        x = float(exact.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
+        if (q <= x < limit) if up else (limit < x <= q):
+            return x
+    return q
 
 
 def _numbers(table: WeightTable, name: str) -> np.ndarray | None:

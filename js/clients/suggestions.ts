@@ -96,16 +96,15 @@ export class Suggestions {
       o.value = v;
       this.#target.append(o);
     }
-    const to = el("span", "ww-apply-label", "on");
-    this.#bar.append(
-      this.#buttons.get("relabel")!,
-      this.#buttons.get("exclude")!,
-      this.#buttons.get("scale")!,
-      this.#factor,
-      this.#buttons.get("include")!,
-      to,
-      this.#target,
-    );
+    // first what the actions apply to, then the actions ("Down-weight ×" keeps its factor
+    // on its line)
+    const apply = el("div", "ww-suggest-apply");
+    apply.append(el("span", "ww-apply-label", "Apply to"), this.#target);
+    const scale = el("span", "ww-suggest-scale-group");
+    scale.append(this.#buttons.get("scale")!, this.#factor);
+    const buttons = el("div", "ww-suggest-buttons");
+    buttons.append(this.#buttons.get("relabel")!, this.#buttons.get("exclude")!, scale, this.#buttons.get("include")!);
+    this.#bar.append(apply, buttons);
     this.#render();
   }
 

@@ -98,6 +98,14 @@ def test_the_panel_shows_the_counts(nb, disk):
     expect(runs.nth(1)).to_contain_text("m1 · metrics · at r0")
     expect(runs.nth(1).locator(".ww-run-meta")).to_contain_text(re.compile(r"accuracy \d+\.\d%"))
     widget(nb).screenshot(path=str(ARTIFACTS / "suggestions-light-initial.png"))
+    # the side panel scrolls: the history's oldest revision can be reached
+    side = widget(nb).locator(".ww-side")
+    side.evaluate("e => { e.scrollTop = e.scrollHeight; }")
+    oldest = widget(nb).locator('.ww-rev[data-revision="0"]')
+    oldest.scroll_into_view_if_needed()
+    expect(oldest).to_be_in_viewport()
+    widget(nb).screenshot(path=str(ARTIFACTS / "suggestions-light-history.png"))
+    side.evaluate("e => { e.scrollTop = 0; }")
 
 
 def test_a_click_filters_and_sorts_to_the_line(nb, disk):
