@@ -166,6 +166,13 @@ def test_counts_are_cached_per_version_and_follow_every_edit(noisy):
     todo = t.select("label is missing")[:10]
     t.set_labels(todo, t.classes[0])
     assert by_key(view.suggestions(t))["label_next"].count == 290
+    assert {k: s.count for k, s in by_key(view.suggestions(t)).items()} == expected_counts(t)
+    # the same run computed again: new columns, new thresholds
+    before = by_key(view.suggestions(t))["hardest:m1"].filter
+    rng = np.random.default_rng(7)
+    ww.collect_metrics(t, rng.dirichlet(np.ones(len(t.classes)), len(t)), run="m1")
+    assert by_key(view.suggestions(t))["hardest:m1"].filter != before
+    assert {k: s.count for k, s in by_key(view.suggestions(t)).items()} == expected_counts(t)
 
 
 def test_another_process_sees_the_same_counts(noisy):

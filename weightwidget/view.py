@@ -117,7 +117,7 @@ class _Caches:
         self.orders = _LRU(_ORDERS)
         self.codes = _LRU(_CODES)
         self.classes = _LRU(4)
-        self.suggest_plans = _LRU(8)  # suggestions: weight-independent part, per column set
+        self.suggest_plans = _LRU(16)  # suggestions: weight-independent part, per column set
         self.suggestions = _LRU(4)  # suggestions: counts, per table version
         self.sorting: dict[Hashable, Future[np.ndarray]] = {}
 
@@ -769,7 +769,7 @@ class _Line:
     """A suggestion before counting: the part that reads no weights, per column set."""
 
     template: Suggestion
-    base: np.ndarray | None  # matched rows of the weight-free filter: a mask or sorted ids
+    base: np.ndarray | None  # mask of the weight-free filter (None: "weight == 0")
     included: bool  # the filter adds "and weight > 0": counted against the weights
 
 
@@ -836,12 +836,10 @@ def suggestions(table: WeightTable) -> list[Suggestion]:
         base = line.base
         if base is None:  # weight == 0
             count = len(weights) - n_included
-        elif not line.included:
-            count = int(np.count_nonzero(base)) if base.dtype == bool else int(base.size)
-        elif base.dtype == bool:
+        elif line.included:
             count = int(np.count_nonzero(base & included))
         else:
-            count = int(np.count_nonzero(included[base]))
+            count = int(np.count_nonzero(base))
         out.append(replace(line.template, count=count))
     with c.lock:
         return c.suggestions.put(key, out)
@@ -910,10 +908,21 @@ def _class_codes(table: WeightTable, name: str) -> np.ndarray:
 
 
 def _runs(table: WeightTable) -> list[_Run]:
-    """Runs whose columns the table has, newest first, one per name."""
+    """Runs whose columns the table has, newest first, one per name.
+
+    Cached per set of loaded column revisions (runs change only when columns land;
+    a label edit, which changes the column-set version, does not read them again).
+    """
     runs = getattr(table, "runs", None)
     if runs is None:
         return []
+    loaded = getattr(table, "_loaded_columns", None)
+    key = ("runs", table_version(table) if loaded is None else tuple(sorted(loaded)))
+    c = _caches(table)
+    with c.lock:
+        hit = c.suggest_plans.get_(key)
+    if hit is not None:
+        return hit
     frame = runs()
     have = set(table.columns)
     order = np.argsort(frame["committed"].fillna(-1).to_numpy(dtype=np.int64), kind="stable")
@@ -927,7 +936,33 @@ def _runs(table: WeightTable) -> list[_Run]:
         seen.add(name)
         cols = frozenset(c for c in rec["columns"] if c in have)
         out.append(_Run(name, str(rec["kind"]), cols))
-    return out
+    with c.lock:
+        return c.suggest_plans.put(key, out)
+
+
+def _cut_of(
+    table: WeightTable, name: str, *, high: bool, labelled: np.ndarray | None = None
+) -> tuple[str, str] | None:
+    """:func:`_cut` of a numeric column (over the ``labelled`` rows), or None.
+
+    Cached while the column is the same array and the same rows are labelled, so
+    a label edit that leaves every row labelled does not cut again.
+    """
+    column = table.column(name)
+    values = _numbers(table, name)
+    if values is None:
+        return None
+    rows = None if labelled is None else np.flatnonzero(~labelled)
+    key = ("cut", name, high, id(column), None if rows is None else hash(rows.tobytes()))
+    c = _caches(table)
+    with c.lock:
+        hit = c.suggest_plans.get_(key)
+    if hit is not None and hit[0]() is column:
+        return hit[1]
+    cut = _cut(name, values if labelled is None else values[labelled], high=high)
+    with c.lock:
+        c.suggest_plans.put(key, (weakref.ref(column), cut))
+    return cut
 
 
 def _cut(name: str, values: np.ndarray, *, high: bool) -> tuple[str, str] | None:
@@ -940,21 +975,24 @@ def _cut(name: str, values: np.ndarray, *, high: bool) -> tuple[str, str] | None
     (``loss >= 2.31``, not ``loss >= 2.3098734520``). Returns the filter term
     and its words (``"loss >= 2.31"``); None when no value is finite.
     """
-    vals = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    vals = values if finite.all() else values[finite]
     if vals.size == 0:
         return None
     k = max(1, math.ceil(SUGGEST_FRACTION * vals.size))
     i = vals.size - k if high else k - 1
     q = float(np.partition(vals, i)[i])
-    above, below = vals[vals > q], vals[vals < q]
-    within = vals.size - (below.size if high else above.size)
-    strict = within > 2 * k and (above.size if high else below.size) > 0
+    above, below = vals > q, vals < q  # masks: no copies of a million values
+    n_above, n_below = int(np.count_nonzero(above)), int(np.count_nonzero(below))
+    within = vals.size - (n_below if high else n_above)
+    strict = within > 2 * k and (n_above if high else n_below) > 0
     op = (">" if strict else ">=") if high else ("<" if strict else "<=")
     # any bound between q and the next value on the open side selects the same rows
     if op in (">=", "<"):  # down to just above the next smaller value
-        bound = _shortest(q, float(below.max()) if below.size else -math.inf, up=False)
+        limit = float(np.max(vals, where=below, initial=-math.inf))
+        bound = _shortest(q, limit, up=False)
     else:  # up to just below the next larger value
-        bound = _shortest(q, float(above.min()) if above.size else math.inf, up=True)
+        bound = _shortest(q, float(np.min(vals, where=above, initial=math.inf)), up=True)
     return f"{quote_column(name)} {op} {_num(bound)}", f"{op} {_num(bound)}"
 
 
@@ -1001,10 +1039,7 @@ def _suggestion_plan(table: WeightTable) -> list[_Line]:
         if base_text is None:
             base, text = None, "weight == 0"
         else:
-            mask = query.evaluate(base_text, columns(table), n)
-            hits = int(np.count_nonzero(mask))
-            # few rows: keep their ids, so counting them after an edit touches only those
-            base = np.flatnonzero(mask) if hits < n // 16 else mask
+            base = query.evaluate(base_text, columns(table), n)
             text = f"{base_text} and weight > 0" if included else base_text
         lines.append(_Line(Suggestion(count=0, filter=text, **fields), base, included))
 
@@ -1055,8 +1090,7 @@ def _suggestion_plan(table: WeightTable) -> list[_Line]:
     )
     if metrics is not None:
         loss_name = f"{metrics.run}_loss"
-        loss = _numbers(table, loss_name)
-        cut = None if loss is None else _cut(loss_name, loss, high=True)
+        cut = _cut_of(table, loss_name, high=True)
         if cut is not None:
             add(
                 cut[0],
@@ -1076,11 +1110,10 @@ def _suggestion_plan(table: WeightTable) -> list[_Line]:
                 ),
             )
         conf_name = f"{metrics.run}_confidence"
-        conf = _numbers(table, conf_name) if conf_name in metrics.columns else None
         unlabelled = table.n_unlabelled > 0
-        if conf is not None:
-            labelled = np.asarray(table.label_codes) >= 0
-            cut = _cut(conf_name, conf[labelled] if unlabelled else conf, high=False)
+        if conf_name in metrics.columns:
+            labelled = np.asarray(table.label_codes) >= 0 if unlabelled else None
+            cut = _cut_of(table, conf_name, high=False, labelled=labelled)
             if cut is not None:
                 term = f" and {label} is not missing" if unlabelled else ""
                 add(
