@@ -153,10 +153,11 @@ export class Suggestions {
     const rows = items.map((item) => this.#line(item, item === shown));
     this.#list.replaceChildren(...rows);
     const fromRuns = items.some((i) => i.run !== null);
-    this.#hint.textContent = fromRuns
+    this.#hint.textContent = fromRuns ? "" : "Runs of find_label_issues and collect_metrics add lines here.";
+    this.#hint.title = fromRuns
       ? ""
-      : "No runs yet: ww.find_label_issues(t, pred_probs, run=…) flags label issues; " +
-        "ww.collect_metrics(t, probs, run=…) adds loss and confidence.";
+      : "ww.find_label_issues(t, pred_probs, run=…) flags label issues and suggests labels; " +
+        "ww.collect_metrics(t, probs, run=…) adds loss and confidence (hardest, least confident, label next).";
     this.#hint.style.display = fromRuns ? "none" : "";
 
     if (shown && shown.actions.length) {

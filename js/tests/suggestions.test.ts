@@ -150,7 +150,9 @@ describe("Suggestions panel", () => {
   it("says how to get suggestions when no run wrote any", () => {
     const { s } = make();
     s.update({ items: [ITEMS[3]!] });
-    expect(document.querySelector(".ww-suggest-hint")!.textContent).toContain("ww.find_label_issues");
+    const hint = document.querySelector<HTMLElement>(".ww-suggest-hint")!;
+    expect(hint.textContent).toBe("Runs of find_label_issues and collect_metrics add lines here.");
+    expect(hint.title).toContain("ww.find_label_issues(t, pred_probs, run=…)");
     s.update({ items: null });
     expect(document.querySelector(".ww-suggest-hint")!.textContent).toBe("counting…");
   });
