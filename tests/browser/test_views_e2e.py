@@ -142,7 +142,11 @@ def test_brushing_a_histogram_writes_the_filter(nb, disk):
     chart = widget(nb).locator('.ww-scell[data-column="loss"] .ww-hist-chart')
     expect(chart).to_be_visible()
     expect(chart.locator(".ww-bin").first).to_be_visible()
-    box = chart.bounding_box()
+    # the previous test cleared the filter: let the summaries of all rows settle first
+    # (they are drawn anew when they arrive, so a box taken meanwhile can vanish)
+    label_counts = widget(nb).locator('.ww-scell[data-column="label"] .ww-vcount')
+    expect(label_counts.first).to_have_text(f"{int(np.bincount(disk.labels).max()):,}")
+    box = wait_until(chart.bounding_box, "the loss histogram laid out")
     y = box["y"] + box["height"] / 2
     nb.page.mouse.move(box["x"] + box["width"] * 0.2, y)
     nb.page.mouse.down()
@@ -160,7 +164,6 @@ def test_brushing_a_histogram_writes_the_filter(nb, disk):
     first = int(disk.select(text)[0])
     expect(row(nb, 0)).to_have_attribute("data-row", str(first))
     # the other columns' summaries follow: the label's top values count matched rows
-    label_counts = widget(nb).locator('.ww-scell[data-column="label"] .ww-vcount')
     top = int(np.bincount(disk.labels[disk.mask(text)]).max())
     expect(label_counts.first).to_have_text(f"{top:,}")
     expect(chart.locator(".ww-brush")).to_be_visible()
