@@ -71,10 +71,11 @@ __all__ = [
     "smallest_keys",
 ]
 
-# Rows compared at once past a draw's guide row, and windows before a draw that is
-# still short (a bucket holding many tiny weights) falls back to a binary search.
+# Neighbouring cdf values gathered at once while searching past a guide row (the
+# code counts two), and rounds before a draw that is still short (a bucket holding
+# many tiny weights) falls back to a binary search.
 _WINDOW = 2
-_MAX_WINDOWS = 4
+_MAX_WINDOWS = 8
 # Draws are made this many at a time, so scratch arrays stay small and reused.
 _CHUNK = 1 << 16
 # Rows per chunk while building the guide table (small scratch arrays, in cache).
@@ -113,6 +114,9 @@ class Prepared:
         ends in the bucket (see ``_guide_table``; empty if not indexed).
     guide_bits : int
         Low bits of each ``guide`` entry that hold the row's end.
+    windows : numpy.ndarray of void
+        ``windows[i]`` holds ``cdf[i]`` and the next value (``inf`` past the
+        end) as one item: a strided view of the memory of ``cdf``.
     """
 
     n_rows: int
@@ -122,7 +126,8 @@ class Prepared:
     cdf: np.ndarray
     guide: np.ndarray
     n_nonzero: int
-    guide_bits: int = 0
+    guide_bits: int
+    windows: np.ndarray
 
     @property
     def weights_span_safe(self) -> bool:
@@ -185,7 +190,10 @@ def prepare(
         rows = np.flatnonzero(w)
         wz = w[rows]
     n_lab = int(w.size) if n_labelled is None else int(n_labelled)
-    cdf, guide, bits = _guide_table(w) if index else (np.empty(0), np.empty(0, np.intp), 0)
+    if index:
+        cdf, windows, guide, bits = _guide_table(w)
+    else:
+        cdf, windows, guide, bits = np.empty(0), np.empty(0), np.empty(0, np.intp), 0
     return Prepared(
         n_rows=int(w.size),
         n_labelled=n_lab,
@@ -195,11 +203,12 @@ def prepare(
         guide=guide,
         n_nonzero=n_nonzero,
         guide_bits=bits,
+        windows=windows,
     )
 
 
-def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Return ``cdf = cumsum(w)``, its packed guide table and the guide's fraction bits.
+def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Return ``cdf = cumsum(w)``, its windows, the packed guide and the guide's fraction bits.
 
     Bucket ``j`` covers ``[j, j + 1) * total / m`` of the draws' range. Row ``i``
     falls in bucket ``b_i = trunc(cdf[i] * s)`` and the guide row ``G[j]``
@@ -222,13 +231,17 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     is lowered by a margin, so "below" is certain; near the edge the draw just
     takes the exact path.
     """
-    cdf = np.cumsum(w)
+    m = w.size
+    padded = np.empty(m + _WINDOW - 1)
+    padded[m:] = np.inf  # past the last row: never at most a draw's point
+    cdf = np.cumsum(w, out=padded[:m])
+    # windows[i] is the _WINDOW values from cdf[i] on, as one item: a view, no copy
+    windows = np.ndarray(buffer=padded, dtype=f"V{8 * _WINDOW}", shape=(m,), strides=(8,))
     if cdf[-1] < 2.0**-960:
         # A tiny total would make m / total overflow and u * total subnormal (it could
         # round up to the total). Multiplying by a power of two is exact, so the
         # scaled cdf orders every draw as the unscaled one does.
         np.ldexp(cdf, -np.frexp(cdf[-1])[1], out=cdf)
-    m = cdf.size
     total = cdf[-1]
     dtype = np.int32 if m < _INT32_ROWS else np.int64  # room for m and a spare bit
     bits = min(np.iinfo(dtype).bits - 1 - m.bit_length(), _MAX_FRACTION_BITS)
@@ -248,7 +261,7 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     np.cumsum(guide, out=guide)
     if bits > 0:
         _pack_fractions(cdf, guide, bits)
-    return cdf, guide, bits
+    return cdf, windows, guide, bits
 
 
 def _pack_fractions(cdf: np.ndarray, guide: np.ndarray, bits: int) -> None:
@@ -334,9 +347,8 @@ def _inverse_cdf(prep: Prepared, u: np.ndarray, b: _Scratch) -> np.ndarray:
 
     ``u`` is overwritten; the result is a view of ``b.pos``. One gather from
     the guide gives each draw's first candidate row and, for most draws,
-    proves it is the answer (see :func:`_guide_table`); the others compare
-    against ``cdf`` and, when their point lies past that row (about a quarter
-    of all draws for skewed weights), walk on in :func:`_walk`.
+    proves it is the answer (see :func:`_guide_table`); the others (about 30%
+    for skewed weights) search on from that row in :func:`_walk`.
     """
     cdf, guide, bits = prep.cdf, prep.guide, prep.guide_bits
     size = u.size
@@ -356,34 +368,33 @@ def _inverse_cdf(prep: Prepared, u: np.ndarray, b: _Scratch) -> np.ndarray:
     np.copyto(pos, code)  # the guide row
     u *= cdf[-1]  # the point each draw lands on: below the total (see _guide_table)
     rest = np.flatnonzero(np.logical_not(sure, out=sure))
-    past = np.take(cdf, pos[rest]) <= u[rest]  # the answer is the first row whose cdf > u
-    walk = rest[past]
-    if walk.size:
-        _walk(cdf, pos, u, walk)
+    if rest.size:
+        _walk(prep, pos, u, rest)  # the answer is the first row whose cdf exceeds u
     return pos
 
 
-def _walk(cdf: np.ndarray, pos: np.ndarray, u: np.ndarray, act: np.ndarray) -> None:
+def _walk(prep: Prepared, pos: np.ndarray, u: np.ndarray, act: np.ndarray) -> None:
     """Move ``pos[act]`` forward to the first row whose ``cdf`` exceeds ``u[act]``.
 
-    Rows are compared ``_WINDOW`` at a time: the rows after ``pos`` share the
-    cache line the first comparison fetched, so the window costs little more
-    than one step. Draws still short after a few windows (a bucket holding many
-    tiny weights) finish with one binary search each.
+    ``cdf[pos[act] - 1] <= u[act]`` holds on entry (the search never moves
+    back). Each round gathers a window of two neighbouring ``cdf`` values per
+    draw in one fancy-indexing pass (``Prepared.windows``: one cache miss, no
+    cheaper than gathering one value) and moves past those at most ``u``; the
+    draws whose window was all at most ``u`` go round again. Draws still short
+    after a few rounds (a bucket holding many tiny weights) finish with one
+    binary search each.
     """
     nxt, x = pos[act], u[act]
-    nxt += 1
     for _ in range(_MAX_WINDOWS):
-        base = nxt.copy()
-        for step in range(_WINDOW):
-            # clip: past the end is the last row, whose cdf (the total) exceeds every u
-            le = np.take(cdf, base + step if step else base, mode="clip") <= x
-            nxt += le  # cdf never decreases, so the trues come first: nxt counts them
+        le = prep.windows[nxt].view(np.float64).reshape(-1, _WINDOW) <= x[:, None]
+        step = np.add(le[:, 0], le[:, 1], dtype=np.intp)  # cdf never decreases: trues first
+        nxt += step
         pos[act] = nxt
-        act, nxt, x = act[le], nxt[le], x[le]  # the window's last row was still <= u
-        if not act.size:
+        more = np.flatnonzero(le[:, -1])
+        if not more.size:
             return
-    pos[act] = np.searchsorted(cdf, x, side="right")
+        act, nxt, x = act[more], nxt[more], x[more]
+    pos[act] = np.searchsorted(prep.cdf, x, side="right")
 
 
 def _sortable(keys: np.ndarray) -> np.ndarray:
