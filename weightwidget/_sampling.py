@@ -386,11 +386,12 @@ def _walk(prep: Prepared, pos: np.ndarray, u: np.ndarray, act: np.ndarray) -> No
     """
     nxt, x = pos[act], u[act]
     for _ in range(_MAX_WINDOWS):
-        le = prep.windows[nxt].view(np.float64).reshape(-1, _WINDOW) <= x[:, None]
-        step = np.add(le[:, 0], le[:, 1], dtype=np.intp)  # cdf never decreases: trues first
-        nxt += step
+        win = prep.windows[nxt].view(np.float64)
+        first, second = win[0::2] <= x, win[1::2] <= x  # columns: long inner loops
+        nxt += first  # cdf never decreases, so a true second implies a true first
+        nxt += second
         pos[act] = nxt
-        more = np.flatnonzero(le[:, -1])
+        more = np.flatnonzero(second)
         if not more.size:
             return
         act, nxt, x = act[more], nxt[more], x[more]
