@@ -101,10 +101,15 @@ class Prepared:
     n_nonzero : int
         Rows with a non-zero weight.
     rows : numpy.ndarray of intp or None
-        Row ids with a non-zero weight, increasing; None when no weight is 0
-        (then position ``j`` is row ``j``) or when indexed.
+        Row ids with a non-zero weight, increasing, when most weights are 0;
+        None when position ``j`` is row ``j`` (and when indexed).
     weights : numpy.ndarray of float64
-        The non-zero weights, aligned with ``rows`` (empty if indexed).
+        The weight of each position: the non-zero weights aligned with ``rows``,
+        or every row's weight, zeros included, when ``rows`` is None (empty if
+        indexed).
+    keys_in_range : bool
+        Whether ``E / w`` stays a normal float for every non-zero weight (``E <=
+        1e3``); if not, draws without replacement rank ``log(E) - log(w)``.
     cdf : numpy.ndarray of float64
         ``cumsum`` of all ``n_rows`` weights; ``cdf[-1]`` is the total weight
         (empty if not indexed).
@@ -128,17 +133,17 @@ class Prepared:
     n_nonzero: int
     guide_bits: int
     windows: np.ndarray
-
-    @property
-    def weights_span_safe(self) -> bool:
-        """Whether ``E / w`` stays a normal float for every weight (E <= 1e3)."""
-        return bool(self.weights.min() > 1e-290 and self.weights.max() < 1e290)
+    keys_in_range: bool
 
     def row_ids(self) -> np.ndarray:
         """Row ids with a non-zero weight, increasing (of a ``prepare(index=False)``)."""
         if self.cdf.size:
             raise ValueError("row_ids() needs prepare(weights, index=False)")
-        return np.arange(self.n_rows) if self.rows is None else self.rows
+        if self.rows is not None:
+            return self.rows
+        if self.n_nonzero < self.n_rows:
+            return np.flatnonzero(self.weights)
+        return np.arange(self.n_rows)
 
     def to_rows(self, pos: np.ndarray) -> np.ndarray:
         """Map positions among the non-zero rows to row ids, in place."""
@@ -158,7 +163,7 @@ def prepare(
         Valid weights (from :func:`weightwidget.protocol.effective_weights`, which
         checks them); rows with weight 0 are never drawn.
     copy : bool, default=True
-        Keep a private copy of the non-zero weights (needed by draws without
+        Keep a private copy of the weights (needed by draws without
         replacement, so that a later in-place change of the caller's array
         cannot leak in). With False, ``Prepared.weights`` may be the caller's array.
     index : bool, default=True
@@ -184,11 +189,19 @@ def prepare(
         )
     if index:  # draws with replacement need neither the non-zero ids nor their weights
         rows, wz = None, np.empty(0)
-    elif n_nonzero == w.size:
+    elif 2 * n_nonzero >= w.size:
+        # Mostly non-zero: keep every row in place (weight-0 rows get key +inf, see
+        # draw_without_replacement). Ranking those few extra keys costs less than
+        # gathering the non-zero rows here and mapping positions back every epoch.
         rows, wz = None, (w.copy() if copy else w)
     else:
         rows = np.flatnonzero(w)
         wz = w[rows]
+    if index:
+        in_range = True
+    else:  # the smallest and largest non-zero weight
+        low = np.min(wz, where=wz > 0, initial=np.inf) if n_nonzero < wz.size else wz.min()
+        in_range = bool(low > 1e-290 and wz.max() < 1e290)
     n_lab = int(w.size) if n_labelled is None else int(n_labelled)
     if index:
         cdf, windows, guide, bits = _guide_table(w)
@@ -204,6 +217,7 @@ def prepare(
         n_nonzero=n_nonzero,
         guide_bits=bits,
         windows=windows,
+        keys_in_range=in_range,
     )
 
 
@@ -398,15 +412,23 @@ def _walk(prep: Prepared, pos: np.ndarray, u: np.ndarray, act: np.ndarray) -> No
     pos[act] = np.searchsorted(prep.cdf, x, side="right")
 
 
-def _sortable(keys: np.ndarray) -> np.ndarray:
-    """Map float64 keys to uint64 values in the same order (a new array; -0.0 equals 0.0)."""
+def _sortable(keys: np.ndarray, low: float) -> np.ndarray:
+    """Map float64 keys to uint64 values in the same order (a new array; -0.0 equals 0.0).
+
+    ``low`` is ``keys.min()``, which the caller has at hand.
+    """
     bits = np.add(keys, 0.0).view(np.uint64)  # the copy turns -0.0 into 0.0
-    if keys.size and keys.min() >= 0:
+    if low >= 0:
         return bits  # non-negative floats already sort as their bit patterns
     flip = (bits.view(np.int64) >> 63).view(np.uint64)  # all ones where negative
     flip |= _SIGN
     bits ^= flip
     return bits
+
+
+def _sortable_scalar(key: float, low: float) -> int:
+    """:func:`_sortable` of one key of an array whose smallest key is ``low``, as an int."""
+    return int(_sortable(np.array([key]), low)[0])
 
 
 def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
@@ -418,7 +440,7 @@ def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
     Parameters
     ----------
     keys : numpy.ndarray of shape (m,), float64
-        Keys without NaN.
+        Keys without NaN; ``+inf`` (a row that must come last) is allowed.
     k : int
         How many, ``1 <= k <= m``.
 
@@ -432,16 +454,30 @@ def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
         pick = np.flatnonzero(keys <= kth)  # increasing positions, exact ties included
         return pick[np.argsort(keys[pick], kind="stable")[:k]]
     b = max(1, (m - 1).bit_length())  # bits of a position
-    packed = _sortable(keys)
-    packed -= packed.min()
-    drop = max(0, int(packed.max()).bit_length() - (64 - b))  # key bits that do not fit
+    low, high = float(keys.min()), float(keys.max())
+    packed = _sortable(keys, low)
+    low_bits = _sortable_scalar(low, low)
+    infinite = high == np.inf
+    if infinite:  # rows that must come last: the key range is that of the finite keys
+        inf_bits = np.uint64(_sortable_scalar(np.inf, low))
+        high_bits = int(np.max(packed, where=packed != inf_bits, initial=low_bits))
+    else:
+        high_bits = _sortable_scalar(high, low)
+    span = high_bits - low_bits
+    fit = 64 - b  # key bits beside a position
+    drop = max(0, span.bit_length() - fit)  # low key bits that do not fit
+    if infinite and (span >> drop) == (1 << fit) - 1:
+        drop += 1  # keep one key value above every finite key for +inf
+    packed -= np.uint64(low_bits)
     if drop:
         packed >>= np.uint64(drop)
+    if infinite:  # +inf: one step above the largest finite key, so never tied with it
+        np.minimum(packed, np.uint64((span >> drop) + 1), out=packed)
     packed <<= np.uint64(b)
     for start in range(0, m, _CHUNK):  # add positions without a fresh m-long arange
         part = packed[start : start + _CHUNK]
         part |= np.arange(start, start + part.size, dtype=np.uint64)
-    if k < m:
+    if k <= m - m // 8:  # else sorting the few extra keys costs less than selecting
         packed.partition(k - 1)
         # keys left out may tie the k-th once truncated: keep them for the exact order
         bound = ((int(packed[k - 1]) >> b) + 1) << b
@@ -449,11 +485,18 @@ def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
         extra = rest[rest < bound] if bound < 2**64 else rest
         packed = np.concatenate([packed[:k], extra])
     packed.sort()  # SIMD sort of uint64 values: several times faster than argsort
-    tied = _truncation_ties(packed, b) if drop else None
+    if drop:
+        # only runs of ties that reach into the first k matter: they end before the
+        # first key above the k-th (the +inf rows, past every finite key, are left out)
+        bound = ((int(packed[k - 1]) >> b) + 1) << b
+        end = int(np.searchsorted(packed, np.uint64(bound))) if bound < 2**64 else packed.size
+        tied = _truncation_ties(packed[:end], b)
+    else:
+        end, tied = 0, None
     packed &= np.uint64((1 << b) - 1)
     pos = packed.view(np.int64)
     if tied is not None:
-        _untie(pos, tied, keys)
+        _untie(pos[:end], tied, keys)
     return pos[:k]
 
 
@@ -503,12 +546,22 @@ def draw_without_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarr
         raise ValueError(
             f"cannot draw {k} distinct rows: only {prep.n_nonzero} rows have a non-zero weight"
         )
-    keys = rng.standard_exponential(prep.n_nonzero)
-    if prep.weights_span_safe:
-        keys /= prep.weights
-    else:  # same order as E / w, without overflow or underflow for extreme weights
-        np.log(keys, out=keys)
-        keys -= np.log(prep.weights)
+    w = prep.weights
+    keys = rng.standard_exponential(w.size)
+    with np.errstate(divide="ignore", invalid="ignore"):  # weight 0: set just below
+        if prep.keys_in_range:
+            keys /= w
+        else:  # same order as E / w, without overflow or underflow for extreme weights
+            np.log(keys, out=keys)
+            keys -= np.log(w)
+    if w.size > prep.n_nonzero:
+        # Rows of weight 0 are kept in place (see prepare) and must rank after every
+        # drawable row: give them a key well above the largest (so that no truncated
+        # key ties them with it) rather than +inf, which costs smallest_keys a pass.
+        zero = w == 0
+        np.copyto(keys, 0.0, where=zero)
+        high = float(keys.max())
+        np.copyto(keys, high + max(abs(high), 1.0), where=zero)
     return prep.to_rows(smallest_keys(keys, k))
 
 
@@ -560,8 +613,8 @@ def make_plan(
     drawn = o.replacement and counts is None and (o.shuffle or o.weighted)
     prep = prepare(weights, copy=not drawn, index=drawn, n_labelled=n_labelled)
     if counts is not None:
-        if prep.rows is not None:
-            counts = counts[prep.rows]
+        if prep.n_nonzero < prep.n_rows:
+            counts = counts[prep.row_ids()]  # aligned with row_ids(), as epochs use it
         return Plan(prep=prep, num_samples=int(counts.sum()), options=o, counts=counts)
     k = resolve_num_samples(
         prep, o.num_samples, replacement=o.replacement, exclude_zero_weights=o.exclude_zero_weights
