@@ -121,3 +121,94 @@ def test_with_replacement_chi_square_on_many_rows():
     nz = w > 0
     expected = w[nz] / w.sum() * draws.size
     assert stats.chisquare(counts[nz], expected).pvalue > P_MIN
+
+
+# ----------------------------------------------------------------------------- without
+
+
+@given(
+    keys=st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, width=64),  # infinities included
+            st.sampled_from([0.0, 1.0, 1.0 + 2**-52, 1e-300, np.inf, 1e308]),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    frac=st.floats(0.0, 1.0),
+)
+def test_smallest_keys_with_infinite_keys_is_a_stable_argsort(keys, frac):
+    keys = np.array(keys, dtype=np.float64)
+    k = max(1, round(frac * keys.size))
+    got = _sampling.smallest_keys(keys, k)
+    np.testing.assert_array_equal(got, np.argsort(keys, kind="stable")[:k])
+
+
+def test_smallest_keys_ranks_many_infinite_keys_last():
+    # a tenth of the keys +inf (rows that must come last), the others spread over 1e300
+    rng = np.random.default_rng(1)
+    keys = rng.standard_exponential(200_000) * 10.0 ** rng.integers(-150, 150, 200_000)
+    keys[::10] = np.inf
+    for k in (1, 50_000, 180_000, 200_000):
+        np.testing.assert_array_equal(
+            _sampling.smallest_keys(keys, k), np.argsort(keys, kind="stable")[:k]
+        )
+
+
+def efraimidis_spirakis(w: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Reference: the k non-zero rows with the smallest E / w (ties by row), in key order.
+
+    ``E`` is the same standard exponential stream the draw uses: one value per
+    position, a position being a row (weights mostly non-zero) or a non-zero row.
+    """
+    prep = _sampling.prepare(w, index=False)
+    rows = np.arange(w.size) if prep.rows is None else prep.rows
+    e = np.random.default_rng(seed).standard_exponential(rows.size)
+    nz = w[rows] > 0
+    e, wz = e[nz], w[rows][nz]
+    # E / w, or for weights beyond 1e+-290 log(E) - log(w): the same order, no overflow
+    keys = e / wz if prep.keys_in_range else np.log(e) - np.log(wz)
+    ranked = rows[nz][np.argsort(keys, kind="stable")]
+    return ranked[:k]
+
+
+@given(
+    w=st.lists(
+        st.one_of(st.just(0.0), st.floats(1e-300, 1e300), st.sampled_from([1.0, 2.0, 1e-12])),
+        min_size=1,
+        max_size=200,
+    ).filter(lambda w: 0 < sum(w) < 1e307),
+    frac=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_draws_without_replacement_are_the_smallest_keys(w, frac, seed):
+    w = np.array(w)
+    prep = _sampling.prepare(w, index=False)
+    k = max(1, round(frac * prep.n_nonzero))
+    got = _sampling.draw_without_replacement(prep, k, np.random.default_rng(seed))
+    np.testing.assert_array_equal(got, efraimidis_spirakis(w, k, seed))
+
+
+@pytest.mark.parametrize("zeros", [0.3, 0.8], ids=["mostly non-zero", "mostly zero"])
+def test_without_replacement_ordered_pairs_follow_successive_draws(zeros):
+    # P(first i, then j) = w_i / W * w_j / (W - w_i), for weights kept in place (few
+    # zeros) and for weights gathered to the non-zero rows (many zeros)
+    rng = np.random.default_rng(7)
+    w = np.zeros(20)
+    nz = rng.choice(20, size=round(20 * (1 - zeros)), replace=False)
+    w[nz] = rng.choice([0.5, 1.0, 3.0, 8.0], size=nz.size)
+    prep = _sampling.prepare(w, index=False)
+    assert (prep.rows is None) == (zeros < 0.5)
+    epochs = 40_000
+    first = np.zeros(w.size)
+    pair = np.zeros((w.size, w.size))
+    for e in range(epochs):
+        a, b = _sampling.draw_without_replacement(prep, 2, _sampling.epoch_rng(3, e))
+        first[a] += 1
+        pair[a, b] += 1
+    assert first[w == 0].sum() == 0 and pair[:, w == 0].sum() == 0
+    total = w.sum()
+    expected = np.outer(w / total, w) / (total - w)[:, None]
+    np.fill_diagonal(expected, 0.0)
+    keep = expected > 0
+    assert stats.chisquare(pair[keep], expected[keep] * epochs).pvalue > P_MIN
