@@ -8,21 +8,31 @@ With replacement: inverse CDF through a guide table
 ---------------------------------------------------
 Row ``i`` is drawn when ``cdf[i-1] <= u < cdf[i]`` for ``u`` uniform in ``[0,
 sum(w))``, with ``cdf = cumsum(w)`` over all rows (a row of weight 0 adds an
-empty interval, so it is never drawn and no row ids need remapping). A guide
-table cuts ``[0, sum(w))`` into ``n`` buckets of equal probability and stores
-the first row each can reach, so a draw needs two gathers and, on average over
-draws, less than one forward step, whatever the skew. The result is exactly
-``np.searchsorted(cdf, u, side="right")`` (a test checks it; draws within a few
-ulps of a bucket edge start one bucket early so rounding can never skip the
-answer), without that call's cache misses, which make it about 30x slower at
-1e7 rows when the uniforms are not sorted. Unsorted uniforms give draws in
-random order, so no shuffle is needed. Building the table costs two passes;
-Walker's alias method draws with one random access fewer, but its vectorised
-construction costs several times more, so for one epoch it is slower (the
-benchmark measures both). "Exact" means exact up to the float64 rounding of
-``cumsum``: each row's probability is off by at most a few ulps of the total
-(float32 would be visibly wrong near 2**24 rows). There is no cap on the
-number of rows (torch raises "number of categories cannot exceed 2^24").
+empty interval, so it is never drawn and no row ids need remapping). The
+result is exactly ``np.searchsorted(cdf, u, side="right")`` (tests check it
+at every bucket and row edge), without that call's cache misses: a binary
+search over 1e8 doubles costs about 2 us per unsorted draw.
+
+A guide table cuts ``[0, sum(w))`` into ``n`` buckets of equal probability
+and stores, per bucket, the first row it can reach and, in the entry's spare
+low bits, where that row ends inside the bucket. One gather from the guide
+then settles about 70% of draws (skewed weights) without reading ``cdf``; the
+rest gather two neighbouring ``cdf`` values at once and step on, about two
+rows on average. Each draw thus costs one random access into an n-long array
+and a few vectorised passes over a chunk of 65,536 draws, whatever the skew;
+the draws come out in random order, so no shuffle is needed. The lookups run
+on unsorted uniforms: sorting each chunk first makes the accesses monotone but
+costs more than it saves, and an epoch drawn sorted then shuffled needs a
+random permutation, which is itself a random access per draw. Walker's alias
+method also needs one access per draw, but its construction is several times
+slower and it would not equal the inverse CDF (the benchmark measures it).
+
+Building costs ``cumsum``, one chunked pass that counts rows per bucket, and
+one that packs the row ends: ``cdf`` (float64) and ``guide`` (int32 below
+2**30 rows) take 12 bytes per row. "Exact" means exact up to the float64
+rounding of ``cumsum``: each row's probability is off by at most a few ulps
+of the total (float32 would be visibly wrong near 2**24 rows). There is no cap
+on the number of rows (torch raises "number of categories cannot exceed 2^24").
 
 Without replacement: Efraimidis-Spirakis keys
 ---------------------------------------------
@@ -30,7 +40,10 @@ Row ``i`` gets the key ``E_i / w_i`` with ``E_i`` standard exponential; the
 ``k`` smallest keys, in increasing order, are distributed exactly as ``k``
 successive draws without replacement, each proportional to the remaining
 weights. For weights beyond 1e±290 we rank ``log(E_i) - log(w_i)`` instead: the
-same order, without overflow.
+same order, without overflow. When at most half the weights are 0 every row
+keeps its place and rows of weight 0 get a key above all others (no gather of
+the non-zero rows, no mapping back); otherwise only the non-zero rows are
+ranked.
 
 Ranking is the slow part (``argsort`` of 1e7 doubles moves indices around
 memory). We sort values instead: each key's order-preserving bit pattern,
