@@ -245,9 +245,10 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
     ``j`` lies at or after ``cdf[G[j] - 1]`` and searching from ``G[j]`` never
     skips its answer, with no per-draw check of the bucket edges. There are
     ``m + 1`` entries because ``fl(u * m)`` may round up to ``m``. Buckets
-    never decrease along the rows, so each chunk of rows adds its bucket
-    counts to a slice (``bincount``), and one ``cumsum`` turns counts into rows:
-    besides ``cdf``, no n-long temporary is made.
+    never decrease along the rows, so each chunk of rows settles the entries up
+    to its last bucket (``bincount`` and ``cumsum`` of its bucket counts) and
+    packs them while those rows are in cache: besides ``cdf``, no n-long
+    temporary is made.
 
     The guide's spare low bits (``bits``: 4 at 1e8 rows, 7 at 1e7) hold ``q[j]``,
     where row ``G[j]`` ends inside bucket ``j`` rounded down to ``1 / L``, ``L =
@@ -272,40 +273,46 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
     total = cdf[-1]
     dtype = np.int32 if m < _INT32_ROWS else np.int64  # room for m and a spare bit
     bits = min(np.iinfo(dtype).bits - 1 - m.bit_length(), _MAX_FRACTION_BITS)
-    guide = np.zeros(m + 1, dtype=dtype)
+    guide = np.empty(m + 1, dtype=dtype)
     scale = m / total * (1.0 + 2.0**-45)
     bucket, tmp = np.empty(_BUILD_CHUNK, dtype=np.intp), np.empty(_BUILD_CHUNK)
+    done = 0  # guide[:done] is final
     for start in range(0, m, _BUILD_CHUNK):
         part = cdf[start : start + _BUILD_CHUNK]
         b, t = bucket[: part.size], tmp[: part.size]
         np.multiply(part, scale, out=t)
         np.copyto(b, t, casting="unsafe")  # trunc == floor: cdf >= 0
-        low = int(b[0])
-        b -= low
-        counts = np.bincount(b)  # rows per bucket, buckets low, low + 1, ...
-        stop = min(low + 1 + counts.size, m + 1)  # a row in bucket m counts for no entry
-        guide[low + 1 : stop] += counts[: stop - low - 1].astype(dtype, copy=False)
-    np.cumsum(guide, out=guide)
-    if bits > 0:
-        _pack_fractions(cdf, guide, bits)
+        low, high = int(b[0]), int(b[-1])  # at most m
+        # Later rows lie in bucket `high` or after, so entries up to `high` are final:
+        # up to `low`, `start` rows lie below; after it, those plus this chunk's.
+        guide[done : low + 1] = start
+        if high > low:
+            b -= low
+            counts = np.bincount(b)  # rows per bucket low, low + 1, ...
+            seg = guide[low + 1 : high + 1]
+            np.cumsum(counts[: high - low], out=seg)
+            seg += start
+        if bits:
+            _pack_fractions(cdf, guide[done : high + 1], done, bits)  # rows still in cache
+        done = high + 1
+    guide[done:] = m
+    if bits:
+        _pack_fractions(cdf, guide[done:], done, bits)
     return cdf, windows, guide, bits
 
 
-def _pack_fractions(cdf: np.ndarray, guide: np.ndarray, bits: int) -> None:
-    """Shift ``guide`` left by ``bits`` and store ``q`` (see :func:`_guide_table`) below."""
+def _pack_fractions(cdf: np.ndarray, guide: np.ndarray, first: int, bits: int) -> None:
+    """Pack ``q`` (see :func:`_guide_table`) below the rows of entries ``first, first + 1, ...``."""
     m, top = cdf.size, (1 << bits) - 1
     # Scale lowered by 2**-40 and q lowered by 2**-8 of a level: both far above the
     # rounding here and in the draws, so f * L < q proves u * total < cdf[G[j]].
     scale = m / cdf[-1] * (1.0 - 2.0**-40) * top
-    rows = np.empty(_BUILD_CHUNK, dtype=np.intp)
-    ends = np.empty(_BUILD_CHUNK)
-    for start in range(0, m + 1, _BUILD_CHUNK):
+    for start in range(0, guide.size, _BUILD_CHUNK):  # small temporaries
         g = guide[start : start + _BUILD_CHUNK]
-        r, e = rows[: g.size], ends[: g.size]
-        np.copyto(r, g)
-        np.take(cdf, r, out=e, mode="clip")  # G[m] = m reads the total: q = 0 there
+        e = np.take(cdf, g, mode="clip")  # G[j] = m reads the total: q = 0 there
         e *= scale
-        e -= np.arange(start * top + 2.0**-8, (start + g.size) * top, top)[: g.size]
+        j = first + start
+        e -= np.arange(j * top + 2.0**-8, (j + g.size) * top, top)[: g.size]
         np.clip(e, 0, top, out=e)
         g <<= bits
         g |= e.astype(g.dtype)  # trunc == floor after the clip
