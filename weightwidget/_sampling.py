@@ -212,9 +212,9 @@ def prepare(
         wz = w[rows]
     if index:
         in_range = True
-    else:  # the smallest and largest non-zero weight
-        low = np.min(wz, where=wz > 0, initial=np.inf) if n_nonzero < wz.size else wz.min()
-        in_range = bool(low > 1e-290 and wz.max() < 1e290)
+    else:  # no non-zero weight at most 1e-290 (zeros are exactly the small ones), none huge
+        small = np.count_nonzero(wz <= 1e-290)
+        in_range = small == wz.size - n_nonzero and bool(wz.max() < 1e290)
     n_lab = int(w.size) if n_labelled is None else int(n_labelled)
     if index:
         cdf, windows, guide, bits = _guide_table(w)
