@@ -6,10 +6,11 @@ from scratch: build the sampler from a weight vector and draw ``num_samples = N`
 indices. Two ways to consume an epoch are measured, each against the anchor
 that consumes it the same way:
 
-* **beside torch**: iterate the epoch as Python ints, as a ``DataLoader`` does
-  (``collections.deque(sampler, maxlen=0)``), ours against
-  ``torch.utils.data.WeightedRandomSampler`` (``torch.multinomial``) on the
-  same float64 weights;
+* **beside torch**: iterate the epoch as a ``DataLoader`` does: its index
+  stream is ``torch.utils.data.BatchSampler(sampler, batch_size, drop_last)``,
+  which takes Python ints from the sampler into lists of ``batch_size``; ours
+  against ``torch.utils.data.WeightedRandomSampler`` (``torch.multinomial``)
+  on the same float64 weights;
 * **beside the numpy limit**: the epoch as an index array (``sampler.indices()``),
   ours against the fastest exact method we know in plain numpy, each
   implemented here and measured in the same run: Walker's alias method (a
@@ -21,27 +22,35 @@ that consumes it the same way:
 Targets (issue 14): with replacement at 1e7 within 1.5x of the numpy limit;
 without replacement at least 2x faster than torch at 1e7; with replacement at
 1e8 under 10 s (torch cannot run there: ``torch.multinomial`` caps categories
-at 2**24). Ratios are ours / anchor: below 1 means ours is faster.
+at 2**24). Ratios are ours / anchor: below 1 means ours is faster. At 1e8 the
+anchor is the floor of any sampler: the same ``BatchSampler`` iteration of
+uniformly random ints made in chunks (``Generator.integers`` + ``tolist``), so
+the ratio shows what exact weighted draws add; the CPU time of the process is
+printed too, since the wall time of a shared machine depends on its load.
 
     python -m benchmarks samplers           # full (a few minutes on 2 busy cores)
     python -m benchmarks samplers --quick   # 1e6 rows and 2**24 + 10 only
+    python -m benchmarks.bench_samplers --profile   # where the time goes at 1e8
 """
 
 from __future__ import annotations
 
 import collections
 import gc
+import itertools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
-from torch.utils.data import WeightedRandomSampler
+from torch.utils.data import BatchSampler, WeightedRandomSampler
 
 from weightwidget.samplers import create_sampler
 
 TORCH = "torch WeightedRandomSampler"
+#: Indices per batch of the DataLoader whose index stream the "iterate" figures consume.
+BATCH = 256
 
 
 def _weights(n: int) -> np.ndarray:
@@ -51,21 +60,39 @@ def _weights(n: int) -> np.ndarray:
     return w
 
 
-def _best(*fns: Callable[[], object], repeat: int) -> list[float]:
-    """Best wall time of each function; runs alternate, so all see the same machine load."""
+def _best(*fns: Callable[[], object], repeat: int, cpu: list | None = None) -> list[float]:
+    """Best wall time of each function; runs alternate, so all see the same machine load.
+
+    With ``cpu``, the process CPU time of each function's best run is appended to it.
+    """
     best = [float("inf")] * len(fns)
+    best_cpu = [float("inf")] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
             gc.collect()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             out = fn()
-            best[i] = min(best[i], time.perf_counter() - start)
+            took = time.perf_counter() - start
+            if took < best[i]:
+                best[i], best_cpu[i] = took, time.process_time() - start_cpu
             del out
+    if cpu is not None:
+        cpu.extend(best_cpu)
     return best
 
 
-def _consume(it: object) -> None:
-    collections.deque(it, maxlen=0)  # type: ignore[call-overload]
+def _consume(sampler: Iterable[int]) -> None:
+    """Take the epoch as a DataLoader does: ints from the sampler into lists of BATCH."""
+    collections.deque(BatchSampler(sampler, BATCH, drop_last=False), maxlen=0)
+
+
+def _uniform_ints(n: int, k: int) -> Iterable[int]:
+    """k uniformly random ints below n, made in chunks as a fast sampler would."""
+    rng = np.random.default_rng(0)
+    step = 1 << 16
+    return itertools.chain.from_iterable(
+        rng.integers(0, n, min(step, k - i)).tolist() for i in range(0, k, step)
+    )
 
 
 # ----------------------------------------------------------------------------- numpy anchors
@@ -213,13 +240,64 @@ def run(quick: bool = False) -> list[dict]:
         note = f"{TORCH} (ran)"
     except RuntimeError as exc:  # "number of categories cannot exceed 2^24"
         note = f"{TORCH}: cannot run ({exc})"
-    (ours,) = _best(lambda: ours_iterate(w, n), repeat=1)
+    cpu: list[float] = []
+    ours, floor = _best(
+        lambda: ours_iterate(w, n), lambda: _consume(_uniform_ints(n, n)), repeat=2, cpu=cpu
+    )
     title = f"with replacement, N={_label(n)}, build + iterate 1 epoch"
     rows.append(_row(title, ours, "< 10 s (torch cannot run)" if not quick else "-", note, None))
+    rows.append(_row(title, ours, "-", "floor: iterate uniform random ints alone", floor))
+    rows.append(_row("  (the same, CPU time of the process)", cpu[0], "-", "floor", cpu[1]))
+    return rows
+
+
+def profile(n: int = 100_000_000) -> list[dict]:
+    """Where the time of one epoch with replacement goes at ``n`` rows, phase by phase.
+
+    The phases run as the sampler runs them: validate the weights, build
+    (``prepare``: cumsum and guide table), then chunk by chunk draw (numpy
+    only), turn the draws into Python ints (``tolist``) and take those as a
+    DataLoader does; each chunk phase is summed over the epoch. Wall and CPU
+    seconds; the rows add up to one epoch.
+    """
+    from weightwidget import _sampling
+    from weightwidget.protocol import as_source, effective_weights
+
+    w = _weights(n)
+    clock = [0.0, 0.0]
+    sums: dict[str, list[float]] = {}
+
+    def lap(name: str) -> None:
+        now, now_cpu = time.perf_counter(), time.process_time()
+        acc = sums.setdefault(name, [0.0, 0.0])
+        acc[0] += now - clock[0]
+        acc[1] += now_cpu - clock[1]
+        clock[:] = [now, now_cpu]
+
+    gc.collect()
+    lap("start")
+    weights = effective_weights(as_source(w))
+    lap("validate the weights")
+    prep = _sampling.prepare(weights)
+    lap("build: cumsum + guide table")
+    for _, chunk in _sampling._draws(prep, n, np.random.default_rng(0), 1 << 16):
+        lap(f"draw {_label(n)} (numpy, chunks of 65536)")
+        ints = chunk.tolist()
+        lap("tolist (Python ints)")
+        collections.deque(BatchSampler(ints, BATCH, drop_last=False), maxlen=0)
+        del ints
+        lap(f"take them as a DataLoader does (BatchSampler, {BATCH})")
+    del sums["start"]
+    rows = [_row(name, wall, "-", "CPU seconds", cpu) for name, (wall, cpu) in sums.items()]
+    total, total_cpu = (sum(v[i] for v in sums.values()) for i in (0, 1))
+    rows.append(_row("total", total, "-", "CPU seconds", total_cpu))
     return rows
 
 
 if __name__ == "__main__":
     from ._common import print_table
 
-    print_table(run(quick="--quick" in sys.argv), title="## samplers")
+    if "--profile" in sys.argv:
+        print_table(profile(), title="## one epoch with replacement at 1e8, phase by phase")
+    else:
+        print_table(run(quick="--quick" in sys.argv), title="## samplers")

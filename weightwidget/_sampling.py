@@ -8,21 +8,31 @@ With replacement: inverse CDF through a guide table
 ---------------------------------------------------
 Row ``i`` is drawn when ``cdf[i-1] <= u < cdf[i]`` for ``u`` uniform in ``[0,
 sum(w))``, with ``cdf = cumsum(w)`` over all rows (a row of weight 0 adds an
-empty interval, so it is never drawn and no row ids need remapping). A guide
-table cuts ``[0, sum(w))`` into ``n`` buckets of equal probability and stores
-the first row each can reach, so a draw needs two gathers and, on average over
-draws, less than one forward step, whatever the skew. The result is exactly
-``np.searchsorted(cdf, u, side="right")`` (a test checks it; draws within a few
-ulps of a bucket edge start one bucket early so rounding can never skip the
-answer), without that call's cache misses, which make it about 30x slower at
-1e7 rows when the uniforms are not sorted. Unsorted uniforms give draws in
-random order, so no shuffle is needed. Building the table costs two passes;
-Walker's alias method draws with one random access fewer, but its vectorised
-construction costs several times more, so for one epoch it is slower (the
-benchmark measures both). "Exact" means exact up to the float64 rounding of
-``cumsum``: each row's probability is off by at most a few ulps of the total
-(float32 would be visibly wrong near 2**24 rows). There is no cap on the
-number of rows (torch raises "number of categories cannot exceed 2^24").
+empty interval, so it is never drawn and no row ids need remapping). The
+result is exactly ``np.searchsorted(cdf, u, side="right")`` (tests check it
+at every bucket and row edge), without that call's cache misses: a binary
+search over 1e8 doubles costs about 2 us per unsorted draw.
+
+A guide table cuts ``[0, sum(w))`` into ``n`` buckets of equal probability
+and stores, per bucket, the first row it can reach and, in the entry's spare
+low bits, where that row ends inside the bucket. One gather from the guide
+then settles about 70% of draws (skewed weights) without reading ``cdf``; the
+rest gather two neighbouring ``cdf`` values at once and step on, about two
+rows on average. Each draw thus costs one random access into an n-long array
+and a few vectorised passes over a chunk of 65,536 draws, whatever the skew;
+the draws come out in random order, so no shuffle is needed. The lookups run
+on unsorted uniforms: sorting each chunk first makes the accesses monotone but
+costs more than it saves, and an epoch drawn sorted then shuffled needs a
+random permutation, which is itself a random access per draw. Walker's alias
+method also needs one access per draw, but its construction is several times
+slower and it would not equal the inverse CDF (the benchmark measures it).
+
+Building costs ``cumsum``, one chunked pass that counts rows per bucket, and
+one that packs the row ends: ``cdf`` (float64) and ``guide`` (int32 below
+2**30 rows) take 12 bytes per row. "Exact" means exact up to the float64
+rounding of ``cumsum``: each row's probability is off by at most a few ulps
+of the total (float32 would be visibly wrong near 2**24 rows). There is no cap
+on the number of rows (torch raises "number of categories cannot exceed 2^24").
 
 Without replacement: Efraimidis-Spirakis keys
 ---------------------------------------------
@@ -30,7 +40,10 @@ Row ``i`` gets the key ``E_i / w_i`` with ``E_i`` standard exponential; the
 ``k`` smallest keys, in increasing order, are distributed exactly as ``k``
 successive draws without replacement, each proportional to the remaining
 weights. For weights beyond 1e±290 we rank ``log(E_i) - log(w_i)`` instead: the
-same order, without overflow.
+same order, without overflow. When at most half the weights are 0 every row
+keeps its place and rows of weight 0 get a key above all others (no gather of
+the non-zero rows, no mapping back); otherwise only the non-zero rows are
+ranked.
 
 Ranking is the slow part (``argsort`` of 1e7 doubles moves indices around
 memory). We sort values instead: each key's order-preserving bit pattern,
@@ -71,11 +84,19 @@ __all__ = [
     "smallest_keys",
 ]
 
-# Draws still walking forward after this many vectorised steps (those that landed
-# in a bucket holding many tiny weights) finish with one binary search each.
-_MAX_STEPS = 6
+# Neighbouring cdf values gathered at once while searching past a guide row (the
+# code counts two), and rounds before a draw that is still short (a bucket holding
+# many tiny weights) falls back to a binary search.
+_WINDOW = 2
+_MAX_WINDOWS = 8
 # Draws are made this many at a time, so scratch arrays stay small and reused.
 _CHUNK = 1 << 16
+# Rows per chunk while building the guide table (small scratch arrays, in cache).
+_BUILD_CHUNK = 1 << 14
+# Below this many rows the guide is int32 (half the memory of int64).
+_INT32_ROWS = 1 << 30
+# At most this many low bits of a guide entry say where its row ends.
+_MAX_FRACTION_BITS = 16
 _SIGN = np.uint64(1 << 63)
 
 
@@ -93,16 +114,27 @@ class Prepared:
     n_nonzero : int
         Rows with a non-zero weight.
     rows : numpy.ndarray of intp or None
-        Row ids with a non-zero weight, increasing; None when no weight is 0
-        (then position ``j`` is row ``j``) or when indexed.
+        Row ids with a non-zero weight, increasing, when most weights are 0;
+        None when position ``j`` is row ``j`` (and when indexed).
     weights : numpy.ndarray of float64
-        The non-zero weights, aligned with ``rows`` (empty if indexed).
+        The weight of each position: the non-zero weights aligned with ``rows``,
+        or every row's weight, zeros included, when ``rows`` is None (empty if
+        indexed).
+    keys_in_range : bool
+        Whether ``E / w`` stays a normal float for every non-zero weight (``E <=
+        1e3``); if not, draws without replacement rank ``log(E) - log(w)``.
     cdf : numpy.ndarray of float64
         ``cumsum`` of all ``n_rows`` weights; ``cdf[-1]`` is the total weight
         (empty if not indexed).
-    guide : numpy.ndarray of int32 (intp beyond 2**31 rows)
-        ``guide[j]`` is the number of rows whose ``cdf`` lies below bucket ``j``
-        (empty if not indexed).
+    guide : numpy.ndarray of int32 (int64 from 2**30 rows)
+        ``n_rows + 1`` entries: ``guide[j] >> guide_bits`` is the number of rows
+        whose ``cdf`` lies below bucket ``j``; the low bits say where that row
+        ends in the bucket (see ``_guide_table``; empty if not indexed).
+    guide_bits : int
+        Low bits of each ``guide`` entry that hold the row's end.
+    windows : numpy.ndarray of void
+        ``windows[i]`` holds ``cdf[i]`` and the next value (``inf`` past the
+        end) as one item: a strided view of the memory of ``cdf``.
     """
 
     n_rows: int
@@ -112,17 +144,19 @@ class Prepared:
     cdf: np.ndarray
     guide: np.ndarray
     n_nonzero: int
-
-    @property
-    def weights_span_safe(self) -> bool:
-        """Whether ``E / w`` stays a normal float for every weight (E <= 1e3)."""
-        return bool(self.weights.min() > 1e-290 and self.weights.max() < 1e290)
+    guide_bits: int
+    windows: np.ndarray
+    keys_in_range: bool
 
     def row_ids(self) -> np.ndarray:
         """Row ids with a non-zero weight, increasing (of a ``prepare(index=False)``)."""
         if self.cdf.size:
             raise ValueError("row_ids() needs prepare(weights, index=False)")
-        return np.arange(self.n_rows) if self.rows is None else self.rows
+        if self.rows is not None:
+            return self.rows
+        if self.n_nonzero < self.n_rows:
+            return np.flatnonzero(self.weights)
+        return np.arange(self.n_rows)
 
     def to_rows(self, pos: np.ndarray) -> np.ndarray:
         """Map positions among the non-zero rows to row ids, in place."""
@@ -142,7 +176,7 @@ def prepare(
         Valid weights (from :func:`weightwidget.protocol.effective_weights`, which
         checks them); rows with weight 0 are never drawn.
     copy : bool, default=True
-        Keep a private copy of the non-zero weights (needed by draws without
+        Keep a private copy of the weights (needed by draws without
         replacement, so that a later in-place change of the caller's array
         cannot leak in). With False, ``Prepared.weights`` may be the caller's array.
     index : bool, default=True
@@ -168,13 +202,24 @@ def prepare(
         )
     if index:  # draws with replacement need neither the non-zero ids nor their weights
         rows, wz = None, np.empty(0)
-    elif n_nonzero == w.size:
+    elif 2 * n_nonzero >= w.size:
+        # Mostly non-zero: keep every row in place (weight-0 rows get key +inf, see
+        # draw_without_replacement). Ranking those few extra keys costs less than
+        # gathering the non-zero rows here and mapping positions back every epoch.
         rows, wz = None, (w.copy() if copy else w)
     else:
         rows = np.flatnonzero(w)
         wz = w[rows]
+    if index:
+        in_range = True
+    else:  # no non-zero weight at most 1e-290 (zeros are exactly the small ones), none huge
+        small = np.count_nonzero(wz <= 1e-290)
+        in_range = small == wz.size - n_nonzero and bool(wz.max() < 1e290)
     n_lab = int(w.size) if n_labelled is None else int(n_labelled)
-    cdf, guide = _guide_table(w) if index else (np.empty(0), np.empty(0, dtype=np.intp))
+    if index:
+        cdf, windows, guide, bits = _guide_table(w)
+    else:
+        cdf, windows, guide, bits = np.empty(0), np.empty(0), np.empty(0, np.intp), 0
     return Prepared(
         n_rows=int(w.size),
         n_labelled=n_lab,
@@ -183,31 +228,94 @@ def prepare(
         cdf=cdf,
         guide=guide,
         n_nonzero=n_nonzero,
+        guide_bits=bits,
+        windows=windows,
+        keys_in_range=in_range,
     )
 
 
-def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``cdf = cumsum(w)`` and its guide table (see :class:`Prepared`).
+def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Return ``cdf = cumsum(w)``, its windows, the packed guide and the guide's fraction bits.
 
-    ``guide[j]`` is the first row whose bucket ``trunc(cdf * n / total)`` is at
-    least ``j``: row ``i`` starts the buckets after its predecessor's, up to its
-    own. Buckets never decrease along the rows, so chunks of rows fill the guide
-    in order with small temporaries: besides ``cdf``, no n-long array is made.
+    Bucket ``j`` covers ``[j, j + 1) * total / m`` of the draws' range. Row ``i``
+    falls in bucket ``b_i = trunc(cdf[i] * s)`` and the guide row ``G[j]``
+    counts the rows with ``b_i < j``. The scale ``s`` is ``m / total`` raised by
+    a margin of 2**-45 (relative), far above the few ulps that rounding in ``u
+    * m``, ``u * total`` and ``cdf * s`` can move a value: so a draw in bucket
+    ``j`` lies at or after ``cdf[G[j] - 1]`` and searching from ``G[j]`` never
+    skips its answer, with no per-draw check of the bucket edges. There are
+    ``m + 1`` entries because ``fl(u * m)`` may round up to ``m``. Buckets
+    never decrease along the rows, so each chunk of rows settles the entries up
+    to its last bucket (``bincount`` and ``cumsum`` of its bucket counts) and
+    packs them while those rows are in cache: besides ``cdf``, no n-long
+    temporary is made.
+
+    The guide's spare low bits (``bits``: 4 at 1e8 rows, 7 at 1e7) hold ``q[j]``,
+    where row ``G[j]`` ends inside bucket ``j`` rounded down to ``1 / L``, ``L =
+    2**bits - 1`` (``L`` when it covers the whole bucket). A draw at fraction
+    ``f`` of its bucket with ``f * L < q[j]`` lies below ``cdf[G[j]]``, so its
+    answer is ``G[j]`` without reading ``cdf`` at all: about 70% of draws for
+    skewed weights, which saves one random access into an n-long array. ``q``
+    is lowered by a margin, so "below" is certain; near the edge the draw just
+    takes the exact path.
     """
-    cdf = np.cumsum(w)
     m = w.size
-    scale = m / cdf[-1]
-    guide = np.empty(m, dtype=np.int32 if m < 2**31 else np.intp)
-    prev = -1  # bucket of the row before the chunk
-    for start in range(0, m, _CHUNK):
-        # trunc == floor here; monotone because fl(x * c) is monotone in x
-        bucket = np.multiply(cdf[start : start + _CHUNK], scale).astype(np.intp)
-        np.minimum(bucket, m - 1, out=bucket)  # the guide has m entries
-        span = np.diff(bucket, prepend=prev)
-        top = int(bucket[-1])
-        guide[prev + 1 : top + 1] = np.repeat(np.arange(start, start + bucket.size), span)
-        prev = top
-    return cdf, guide
+    padded = np.empty(m + _WINDOW - 1)
+    padded[m:] = np.inf  # past the last row: never at most a draw's point
+    cdf = np.cumsum(w, out=padded[:m])
+    # windows[i] is the _WINDOW values from cdf[i] on, as one item: a view, no copy
+    windows = np.ndarray(buffer=padded, dtype=f"V{8 * _WINDOW}", shape=(m,), strides=(8,))
+    if cdf[-1] < 2.0**-960:
+        # A tiny total would make m / total overflow and u * total subnormal (it could
+        # round up to the total). Multiplying by a power of two is exact, so the
+        # scaled cdf orders every draw as the unscaled one does.
+        np.ldexp(cdf, -np.frexp(cdf[-1])[1], out=cdf)
+    total = cdf[-1]
+    dtype = np.int32 if m < _INT32_ROWS else np.int64  # room for m and a spare bit
+    bits = min(np.iinfo(dtype).bits - 1 - m.bit_length(), _MAX_FRACTION_BITS)
+    guide = np.empty(m + 1, dtype=dtype)
+    scale = m / total * (1.0 + 2.0**-45)
+    bucket, tmp = np.empty(_BUILD_CHUNK, dtype=np.intp), np.empty(_BUILD_CHUNK)
+    done = 0  # guide[:done] is final
+    for start in range(0, m, _BUILD_CHUNK):
+        part = cdf[start : start + _BUILD_CHUNK]
+        b, t = bucket[: part.size], tmp[: part.size]
+        np.multiply(part, scale, out=t)
+        np.copyto(b, t, casting="unsafe")  # trunc == floor: cdf >= 0
+        low, high = int(b[0]), int(b[-1])  # at most m
+        # Later rows lie in bucket `high` or after, so entries up to `high` are final:
+        # up to `low`, `start` rows lie below; after it, those plus this chunk's.
+        guide[done : low + 1] = start
+        if high > low:
+            b -= low
+            counts = np.bincount(b)  # rows per bucket low, low + 1, ...
+            seg = guide[low + 1 : high + 1]
+            np.cumsum(counts[: high - low], out=seg)
+            seg += start
+        if bits:
+            _pack_fractions(cdf, guide[done : high + 1], done, bits)  # rows still in cache
+        done = high + 1
+    guide[done:] = m
+    if bits:
+        _pack_fractions(cdf, guide[done:], done, bits)
+    return cdf, windows, guide, bits
+
+
+def _pack_fractions(cdf: np.ndarray, guide: np.ndarray, first: int, bits: int) -> None:
+    """Pack ``q`` (see :func:`_guide_table`) below the rows of entries ``first, first + 1, ...``."""
+    m, top = cdf.size, (1 << bits) - 1
+    # Scale lowered by 2**-40 and q lowered by 2**-8 of a level: both far above the
+    # rounding here and in the draws, so f * L < q proves u * total < cdf[G[j]].
+    scale = m / cdf[-1] * (1.0 - 2.0**-40) * top
+    for start in range(0, guide.size, _BUILD_CHUNK):  # small temporaries
+        g = guide[start : start + _BUILD_CHUNK]
+        e = np.take(cdf, g, mode="clip")  # G[j] = m reads the total: q = 0 there
+        e *= scale
+        j = first + start
+        e -= np.arange(j * top + 2.0**-8, (j + g.size) * top, top)[: g.size]
+        np.clip(e, 0, top, out=e)
+        g <<= bits
+        g |= e.astype(g.dtype)  # trunc == floor after the clip
 
 
 def epoch_rng(seed: int, epoch: int) -> Generator:
@@ -241,62 +349,106 @@ def draw_with_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarray:
 
 
 def _draws(prep: Prepared, k: int, rng: Generator, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(start, draws)`` for ``k`` draws, ``chunk`` at a time (one reused buffer)."""
+    """Yield ``(start, draws)`` for ``k`` draws, ``chunk`` at a time (reused buffers)."""
     if prep.cdf.size == 0:
         raise ValueError("draws with replacement need prepare(weights, index=True)")
     chunk = max(1, min(k, chunk))
-    u, tmp = np.empty(chunk), np.empty(chunk)
-    pos = np.empty(chunk, dtype=np.intp)
+    scratch = _Scratch(chunk, prep.guide.dtype)
     for start in range(0, k, chunk):
         size = min(chunk, k - start)
-        _draw_chunk(prep, rng, u[:size], tmp[:size], pos[:size])
-        yield start, pos[:size]
+        yield start, _draw_chunk(prep, rng, scratch, size)
 
 
-def _draw_chunk(
-    prep: Prepared, rng: Generator, u: np.ndarray, tmp: np.ndarray, pos: np.ndarray
-) -> None:
-    """Fill ``pos`` with draws; ``u`` and ``tmp`` are scratch buffers of the same length."""
-    cdf, guide = prep.cdf, prep.guide
-    m = cdf.size
-    total = cdf[-1]
-    rng.random(u.size, out=u)
-    um = np.multiply(u, m, out=tmp)
-    np.copyto(pos, um, casting="unsafe")  # trunc == floor: the bucket of each draw
-    # Rounding in u * m or in the buckets of cdf could put a draw that lies within a
-    # few ulps of a bucket boundary one bucket too far; start those one bucket early.
-    um -= pos
-    near = np.flatnonzero(um < 64 * np.finfo(np.float64).eps * (m + 1))
-    pos[near] -= 1
-    np.maximum(pos, 0, out=pos)
-    pos[:] = np.take(guide, pos, mode="clip")
-    us = u
-    us *= total
-    # fl(u * total) may round up to total; clamp so the answer stays in range.
-    np.minimum(us, np.nextafter(total, 0.0), out=us)
-    # Walk forward while cdf[pos] <= u: the answer is the first cdf strictly above u.
-    act = np.flatnonzero(np.take(cdf, pos, out=tmp) <= us)
-    ap, au = pos[act], us[act]
-    steps = 0
-    while act.size and steps < _MAX_STEPS:
-        ap += 1
-        pos[act] = ap
-        keep = np.take(cdf, ap) <= au
-        act, ap, au = act[keep], ap[keep], au[keep]
-        steps += 1
-    if act.size:
-        pos[act] = np.searchsorted(cdf, au, side="right")
+class _Scratch:
+    """Buffers of one chunk of draws, allocated once per epoch."""
+
+    def __init__(self, size: int, code_dtype: np.dtype) -> None:
+        self.u, self.t = np.empty(size), np.empty(size)
+        self.pos = np.empty(size, dtype=np.intp)
+        self.code, self.q = np.empty(size, dtype=code_dtype), np.empty(size, dtype=code_dtype)
+        self.sure = np.empty(size, dtype=bool)
 
 
-def _sortable(keys: np.ndarray) -> np.ndarray:
-    """Map float64 keys to uint64 values in the same order (a new array; -0.0 equals 0.0)."""
+def _draw_chunk(prep: Prepared, rng: Generator, b: _Scratch, size: int) -> np.ndarray:
+    """Return ``size`` draws (a view of ``b.pos``)."""
+    u = b.u[:size]
+    rng.random(size, out=u)
+    return _inverse_cdf(prep, u, b)
+
+
+def _inverse_cdf(prep: Prepared, u: np.ndarray, b: _Scratch) -> np.ndarray:
+    """Return ``searchsorted(cdf, u * total, side="right")`` for ``u`` in ``[0, 1)``.
+
+    ``u`` is overwritten; the result is a view of ``b.pos``. One gather from
+    the guide gives each draw's first candidate row and, for most draws,
+    proves it is the answer (see :func:`_guide_table`); the others (about 30%
+    for skewed weights) search on from that row in :func:`_walk`.
+    """
+    cdf, guide, bits = prep.cdf, prep.guide, prep.guide_bits
+    size = u.size
+    t, pos, code, q, sure = (a[:size] for a in (b.t, b.pos, b.code, b.q, b.sure))
+    np.multiply(u, cdf.size, out=t)
+    np.copyto(pos, t, casting="unsafe")  # the bucket of each draw (trunc == floor)
+    np.take(guide, pos, out=code)
+    if bits:
+        top = (1 << bits) - 1
+        np.subtract(t, pos, out=t)  # where in its bucket the draw lies, in [0, 1): exact
+        t *= top
+        np.bitwise_and(code, top, out=q)
+        np.less(t, q, out=sure)  # certainly below the end of the guide row
+        np.right_shift(code, bits, out=code)
+    else:
+        sure.fill(False)
+    np.copyto(pos, code)  # the guide row
+    u *= cdf[-1]  # the point each draw lands on: below the total (see _guide_table)
+    rest = np.flatnonzero(np.logical_not(sure, out=sure))
+    if rest.size:
+        _walk(prep, pos, u, rest)  # the answer is the first row whose cdf exceeds u
+    return pos
+
+
+def _walk(prep: Prepared, pos: np.ndarray, u: np.ndarray, act: np.ndarray) -> None:
+    """Move ``pos[act]`` forward to the first row whose ``cdf`` exceeds ``u[act]``.
+
+    ``cdf[pos[act] - 1] <= u[act]`` holds on entry (the search never moves
+    back). Each round gathers a window of two neighbouring ``cdf`` values per
+    draw in one fancy-indexing pass (``Prepared.windows``: one cache miss, no
+    cheaper than gathering one value) and moves past those at most ``u``; the
+    draws whose window was all at most ``u`` go round again. Draws still short
+    after a few rounds (a bucket holding many tiny weights) finish with one
+    binary search each.
+    """
+    nxt, x = pos[act], u[act]
+    for _ in range(_MAX_WINDOWS):
+        win = prep.windows[nxt].view(np.float64)
+        first, second = win[0::2] <= x, win[1::2] <= x  # columns: long inner loops
+        nxt += first  # cdf never decreases, so a true second implies a true first
+        nxt += second
+        pos[act] = nxt
+        more = np.flatnonzero(second)
+        if not more.size:
+            return
+        act, nxt, x = act[more], nxt[more], x[more]
+    pos[act] = np.searchsorted(prep.cdf, x, side="right")
+
+
+def _sortable(keys: np.ndarray, low: float) -> np.ndarray:
+    """Map float64 keys to uint64 values in the same order (a new array; -0.0 equals 0.0).
+
+    ``low`` is ``keys.min()``, which the caller has at hand.
+    """
     bits = np.add(keys, 0.0).view(np.uint64)  # the copy turns -0.0 into 0.0
-    if keys.size and keys.min() >= 0:
+    if low >= 0:
         return bits  # non-negative floats already sort as their bit patterns
     flip = (bits.view(np.int64) >> 63).view(np.uint64)  # all ones where negative
     flip |= _SIGN
     bits ^= flip
     return bits
+
+
+def _sortable_scalar(key: float, low: float) -> int:
+    """:func:`_sortable` of one key of an array whose smallest key is ``low``, as an int."""
+    return int(_sortable(np.array([key]), low)[0])
 
 
 def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
@@ -308,7 +460,7 @@ def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
     Parameters
     ----------
     keys : numpy.ndarray of shape (m,), float64
-        Keys without NaN.
+        Keys without NaN; ``+inf`` (a row that must come last) is allowed.
     k : int
         How many, ``1 <= k <= m``.
 
@@ -322,16 +474,30 @@ def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
         pick = np.flatnonzero(keys <= kth)  # increasing positions, exact ties included
         return pick[np.argsort(keys[pick], kind="stable")[:k]]
     b = max(1, (m - 1).bit_length())  # bits of a position
-    packed = _sortable(keys)
-    packed -= packed.min()
-    drop = max(0, int(packed.max()).bit_length() - (64 - b))  # key bits that do not fit
+    low, high = float(keys.min()), float(keys.max())
+    packed = _sortable(keys, low)
+    low_bits = _sortable_scalar(low, low)
+    infinite = high == np.inf
+    if infinite:  # rows that must come last: the key range is that of the finite keys
+        inf_bits = np.uint64(_sortable_scalar(np.inf, low))
+        high_bits = int(np.max(packed, where=packed != inf_bits, initial=low_bits))
+    else:
+        high_bits = _sortable_scalar(high, low)
+    span = high_bits - low_bits
+    fit = 64 - b  # key bits beside a position
+    drop = max(0, span.bit_length() - fit)  # low key bits that do not fit
+    if infinite and (span >> drop) == (1 << fit) - 1:
+        drop += 1  # keep one key value above every finite key for +inf
+    packed -= np.uint64(low_bits)
     if drop:
         packed >>= np.uint64(drop)
+    if infinite:  # +inf: one step above the largest finite key, so never tied with it
+        np.minimum(packed, np.uint64((span >> drop) + 1), out=packed)
     packed <<= np.uint64(b)
     for start in range(0, m, _CHUNK):  # add positions without a fresh m-long arange
         part = packed[start : start + _CHUNK]
         part |= np.arange(start, start + part.size, dtype=np.uint64)
-    if k < m:
+    if k <= m - m // 8:  # else sorting the few extra keys costs less than selecting
         packed.partition(k - 1)
         # keys left out may tie the k-th once truncated: keep them for the exact order
         bound = ((int(packed[k - 1]) >> b) + 1) << b
@@ -339,11 +505,18 @@ def smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
         extra = rest[rest < bound] if bound < 2**64 else rest
         packed = np.concatenate([packed[:k], extra])
     packed.sort()  # SIMD sort of uint64 values: several times faster than argsort
-    tied = _truncation_ties(packed, b) if drop else None
+    if drop:
+        # only runs of ties that reach into the first k matter: they end before the
+        # first key above the k-th (the +inf rows, past every finite key, are left out)
+        bound = ((int(packed[k - 1]) >> b) + 1) << b
+        end = int(np.searchsorted(packed, np.uint64(bound))) if bound < 2**64 else packed.size
+        tied = _truncation_ties(packed[:end], b)
+    else:
+        end, tied = 0, None
     packed &= np.uint64((1 << b) - 1)
     pos = packed.view(np.int64)
     if tied is not None:
-        _untie(pos, tied, keys)
+        _untie(pos[:end], tied, keys)
     return pos[:k]
 
 
@@ -393,12 +566,22 @@ def draw_without_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarr
         raise ValueError(
             f"cannot draw {k} distinct rows: only {prep.n_nonzero} rows have a non-zero weight"
         )
-    keys = rng.standard_exponential(prep.n_nonzero)
-    if prep.weights_span_safe:
-        keys /= prep.weights
-    else:  # same order as E / w, without overflow or underflow for extreme weights
-        np.log(keys, out=keys)
-        keys -= np.log(prep.weights)
+    w = prep.weights
+    keys = rng.standard_exponential(w.size)
+    with np.errstate(divide="ignore", invalid="ignore"):  # weight 0: set just below
+        if prep.keys_in_range:
+            keys /= w
+        else:  # same order as E / w, without overflow or underflow for extreme weights
+            np.log(keys, out=keys)
+            keys -= np.log(w)
+    if w.size > prep.n_nonzero:
+        # Rows of weight 0 are kept in place (see prepare) and must rank after every
+        # drawable row: give them a key well above the largest (so that no truncated
+        # key ties them with it) rather than +inf, which costs smallest_keys a pass.
+        zero = w == 0
+        np.copyto(keys, 0.0, where=zero)
+        high = float(keys.max())
+        np.copyto(keys, high + max(abs(high), 1.0), where=zero)
     return prep.to_rows(smallest_keys(keys, k))
 
 
@@ -450,8 +633,8 @@ def make_plan(
     drawn = o.replacement and counts is None and (o.shuffle or o.weighted)
     prep = prepare(weights, copy=not drawn, index=drawn, n_labelled=n_labelled)
     if counts is not None:
-        if prep.rows is not None:
-            counts = counts[prep.rows]
+        if prep.n_nonzero < prep.n_rows:
+            counts = counts[prep.row_ids()]  # aligned with row_ids(), as epochs use it
         return Plan(prep=prep, num_samples=int(counts.sum()), options=o, counts=counts)
     k = resolve_num_samples(
         prep, o.num_samples, replacement=o.replacement, exclude_zero_weights=o.exclude_zero_weights
