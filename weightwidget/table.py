@@ -475,11 +475,9 @@ class WeightTable:
                 )
             if if_exists == "reuse":
                 meta = st.read_meta()
-                if meta.get("fingerprint_method") == _columns.FINGERPRINT_METHOD:
-                    same, stored_hashes = meta.get("fingerprint") == fingerprint, hashes
-                else:  # a store written before fingerprints named their method
-                    old, stored_hashes = _columns.legacy_fingerprint(columns, kinds, initial_w)
-                    same = meta.get("fingerprint") == old
+                same, stored_hashes = _columns.stored_fingerprint(
+                    meta, columns, kinds, initial_w, hashes, fingerprint
+                )
                 if not same:
                     raise StoreMismatchError(
                         f"the store at {st.url} holds different data than given: "

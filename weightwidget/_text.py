@@ -1,0 +1,809 @@
+"""A text column, whichever way it is held: one interface for filters, sorts, pages, summaries.
+
+A text column is held in one of two representations, chosen once at ingestion
+(:func:`encode`) and both public pandas types:
+
+``dictionary``
+    a :class:`pandas.Categorical`: one small int code per row (-1 where missing)
+    and the distinct values as Arrow-backed categories. Predicates run once per
+    distinct value and reach the rows through the codes; sorting sorts codes.
+``plain``
+    pandas' Arrow-backed string array (:class:`pandas.arrays.ArrowStringArray`,
+    the ``str`` dtype): the strings themselves, as the user's frame held them
+    (no copy). Predicates are Arrow compute kernels over the rows.
+
+The rule (:func:`wants_dictionary`): dictionary-encode when a random sample of
+:data:`SAMPLE_ROWS` rows (every row of a smaller column) predicts at most
+:data:`MAX_DISTINCT_SHARE` of the rows to be distinct values. The prediction is
+the sample's distinct count plus its singletons scaled to the rows it did not
+see (Good-Turing: the share of a sample's values seen once estimates the share
+of rows holding a value the sample missed), so a long tail of unique values
+counts as distinct even when the sample also holds a few frequent ones.
+Encoding a mostly-distinct column costs a hash table of ~90 bytes per distinct
+string and ~4x ``to_parquet``'s time at 10M rows, and buys nothing: its
+"dictionary" is as long as the column.
+
+Every consumer goes through :func:`as_text`, which wraps either representation
+(or any array-like of strings) in a :class:`TextColumn`. Text compares by code
+point (UTF-8 byte order, as Python's ``<`` does); ``contains`` ignores case the
+way :meth:`str.casefold` does; missing values match nothing but ``!=`` and
+``is missing``, and sort last.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "MAX_DISTINCT_SHARE",
+    "SAMPLE_ROWS",
+    "TextColumn",
+    "as_text",
+    "compare_columns",
+    "encode",
+    "is_text",
+    "wants_dictionary",
+]
+
+#: Rows sampled (at random, seeded) to choose a column's representation.
+SAMPLE_ROWS = 65_536
+#: Dictionary-encode when at most this share of the rows is predicted distinct.
+MAX_DISTINCT_SHARE = 0.25
+#: Rows per step of the plain representation's folds, hashes and takes (bounds temporaries).
+_STEP = 1 << 20
+#: The separator :func:`casefold` puts between rows: a lone surrogate, which valid
+#: UTF-8 (every Arrow string) never holds, encoded with ``surrogatepass``.
+_SEP = "\ud800".encode("utf-8", "surrogatepass")
+
+
+def _encode(text: str) -> bytes:
+    # surrogatepass: lone surrogates (from undecodable file names) round-trip, and
+    # UTF-8 byte order is code point order, so comparisons agree with Python's
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _str_dtype() -> Any:
+    try:  # pandas' default str dtype (NaN for missing), Arrow-backed
+        return pd.StringDtype("pyarrow", na_value=np.nan)
+    except TypeError:  # pandas < 2.3
+        return pd.StringDtype("pyarrow")
+
+
+def _to_numpy(arrow_bool: Any) -> np.ndarray:
+    return np.asarray(arrow_bool.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _mask(arrow_bool: Any, missing: bool = False) -> np.ndarray:
+    """An Arrow boolean result as a numpy mask, nulls (missing rows) as ``missing``."""
+    if arrow_bool.null_count:
+        arrow_bool = arrow_bool.fill_null(missing)
+    return _to_numpy(arrow_bool)
+
+
+# --------------------------------------------------------------------------- choosing
+def _chunked(strings: Any) -> Any:
+    """A pyarrow (large_)string ChunkedArray of ``strings`` (an Arrow array, or chunked)."""
+    import pyarrow as pa
+
+    if isinstance(strings, pa.Array):
+        strings = pa.chunked_array([strings], type=strings.type)
+    if not (pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type)):
+        strings = strings.cast(pa.large_string())
+    return strings
+
+
+def wants_dictionary(strings: Any) -> bool:
+    """Whether a column of strings should be dictionary-encoded (see the module notes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(strings)
+    if n <= SAMPLE_ROWS:
+        sample = strings
+    else:
+        picks = np.random.default_rng(0).choice(n, SAMPLE_ROWS, replace=False)
+        sample = strings.take(pa.array(np.sort(picks)))
+    counts = pc.value_counts(sample).field("counts").to_numpy()
+    distinct = len(counts)
+    if len(sample) < n:  # values the sample missed: its singletons' share of the rest
+        once = int(np.count_nonzero(counts == 1))
+        distinct += once * (n - len(sample)) / len(sample)
+    return distinct <= MAX_DISTINCT_SHARE * n
+
+
+def encode(strings: Any, *, dictionary: bool | None = None) -> Any:
+    """The public value of a text column: a Categorical or an Arrow-backed string array.
+
+    Parameters
+    ----------
+    strings : pyarrow.Array or pyarrow.ChunkedArray of (large_)string
+        The column, nulls for missing values.
+    dictionary : bool, optional
+        Force a representation; by default :func:`wants_dictionary` decides.
+    """
+    strings = _chunked(strings)
+    if dictionary is None:
+        dictionary = wants_dictionary(strings)
+    if dictionary:
+        return dictionary_encode(strings)
+    return plain(strings)
+
+
+def plain(strings: Any) -> Any:
+    """The Arrow-backed pandas string array over ``strings`` (no copy of large_string text)."""
+    return pd.array(_chunked(strings), dtype=_str_dtype())
+
+
+def dictionary_encode(strings: Any) -> pd.Categorical:
+    """Dictionary-encode in one Arrow pass (nulls become code -1).
+
+    Categories keep the order of first appearance: sorting them here would cost
+    more than writing them (filters and sorts handle any category order).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    strings = _chunked(strings)
+    one = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+    encoded = pc.dictionary_encode(one)
+    codes = encoded.indices
+    if codes.null_count:
+        codes = codes.fill_null(-1)
+    out = categorical(_small(codes.to_numpy(zero_copy_only=False)), encoded.dictionary)
+    del encoded, codes
+    pa.default_memory_pool().release_unused()  # the encoder's hash table
+    return out
+
+
+def _small(codes: np.ndarray) -> np.ndarray:
+    top = int(codes.max()) if codes.size else 0
+    dtype = np.int8 if top < 127 else np.int16 if top < 32767 else np.int32
+    return codes.astype(dtype, copy=False)
+
+
+def categorical(codes: np.ndarray, strings: Any) -> pd.Categorical:
+    """A Categorical over Arrow-backed categories (``strings`` distinct, no nulls).
+
+    Public pandas only: the categories' uniqueness check costs about a
+    microsecond per category, and dictionaries are small by the rule above (a
+    store of an older version with a long dictionary is opened as plain text).
+    """
+    import pyarrow as pa
+
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if not (pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type)):
+        strings = strings.cast(pa.large_string())
+    categories = pd.Index(pd.array(strings, dtype=_str_dtype()), copy=False)
+    dtype = pd.CategoricalDtype(categories, ordered=False)
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def is_text(values: Any) -> bool:
+    """Whether ``values`` is one of the two public text representations."""
+    if isinstance(values, pd.Categorical):
+        return True
+    return isinstance(values, pd.api.extensions.ExtensionArray) and _string_dtype(values.dtype)
+
+
+def _string_dtype(dtype: Any) -> bool:
+    import pyarrow as pa
+
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    return isinstance(dtype, pd.ArrowDtype) and (
+        pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    )
+
+
+# --------------------------------------------------------------------------- folding
+def casefold(strings: Any) -> Any:
+    """``str.casefold`` of every row, as a large_binary array (missing rows become b"").
+
+    ASCII rows are lowered by Arrow. The others are folded by Python's own
+    ``str.casefold`` in one call per step of rows, never one per row: their UTF-8
+    bytes are joined with a separator no valid UTF-8 holds, decoded once, folded
+    once, encoded once, and split at the separators with numpy.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    strings = _chunked(strings).cast(pa.large_string()).combine_chunks()
+    if strings.null_count:
+        strings = strings.fill_null("")
+    ascii_rows = _to_numpy(pc.string_is_ascii(strings))
+    lowered = pc.ascii_lower(strings).cast(pa.large_binary())
+    other = np.flatnonzero(~ascii_rows)
+    if not len(other):
+        return lowered
+    parts = [
+        _fold_rows(strings.take(pa.array(other[i : i + _STEP])))
+        for i in range(0, len(other), _STEP)
+    ]
+    where = np.arange(len(strings))  # ASCII rows from Arrow, then the folded others
+    where[other] = len(strings) + np.arange(len(other))
+    return pa.concat_arrays([lowered, *parts]).take(pa.array(where))
+
+
+def _fold_rows(rows: Any) -> Any:
+    """Python's casefold of ``rows`` (no nulls) with one decode, fold and encode."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    binary = rows.cast(pa.large_binary())
+    sep = pa.scalar(_SEP, pa.large_binary())
+    joined = pc.binary_join_element_wise(binary, pa.scalar(b"", pa.large_binary()), sep)
+    _, offsets, data = joined.buffers()
+    off = np.frombuffer(offsets, dtype=np.int64)[joined.offset : joined.offset + len(joined) + 1]
+    raw = memoryview(data)[int(off[0]) : int(off[-1])]
+    folded = bytes(raw).decode("utf-8", "surrogatepass").casefold().encode("utf-8", "surrogatepass")
+    b = np.frombuffer(folded, dtype=np.uint8)
+    # ED A0 80 is a surrogate: valid UTF-8 never holds ED followed by A0..BF
+    ends = np.flatnonzero((b[:-2] == 0xED) & (b[1:-1] == 0xA0) & (b[2:] == 0x80))
+    keep = np.ones(len(b), dtype=bool)
+    for k in range(3):
+        keep[ends + k] = False
+    starts = np.r_[0, ends[:-1] + 3]
+    new_off = np.r_[0, np.cumsum(ends - starts)].astype(np.int64)
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(rows), [None, pa.py_buffer(new_off), pa.py_buffer(b[keep])]
+    )
+
+
+def _substring_hits(folded: Any, needles: Sequence[str]) -> Any:
+    """Arrow booleans: which of the ``folded`` rows contain any (case-folded) needle."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    patterns = sorted({_encode(needle.casefold()) for needle in needles})
+    if len(patterns) == 1:
+        return pc.match_substring(folded, pattern=patterns[0])
+    # one pass of RE2 (linear time, an automaton over all needles) instead of a
+    # pass per needle; binary input is matched byte by byte, so escape bytes
+    regex = "|".join("".join(f"\\x{{{b:02X}}}" for b in p) for p in patterns)
+    try:
+        return pc.match_substring_regex(folded, pattern=regex)
+    except (pa.ArrowException, ValueError):  # a pattern too large for RE2
+        hits = None
+        for p in patterns:
+            one = pc.match_substring(folded, pattern=p)
+            hits = one if hits is None else pc.or_(hits, one)
+        return hits
+
+
+# --------------------------------------------------------------------------- the interface
+class TextColumn:
+    """What every consumer needs of a text column (see the module notes).
+
+    Masks are new numpy bool arrays of one entry per row; row ids are int64.
+    """
+
+    kind: str  # "dictionary" or "plain"
+    values: Any  # the public value (Categorical or ArrowStringArray)
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def missing(self) -> np.ndarray:
+        """Rows without a value."""
+        raise NotImplementedError
+
+    def compare(self, op: str, value: str) -> np.ndarray:
+        """``column op value`` for ``op`` in ``== != < <= > >=`` (missing: only ``!=``)."""
+        raise NotImplementedError
+
+    def isin(self, values: Sequence[str]) -> np.ndarray:
+        """Rows equal to one of ``values``."""
+        raise NotImplementedError
+
+    def contains(self, needles: Sequence[str]) -> np.ndarray:
+        """Rows containing any of ``needles``, ignoring case (``str.casefold``)."""
+        raise NotImplementedError
+
+    def arrow(self) -> Any:
+        """The rows as one pyarrow (large_)string array, nulls where missing."""
+        raise NotImplementedError
+
+    def binary(self) -> Any:
+        """The rows as pyarrow binary (UTF-8 bytes), nulls where missing."""
+        import pyarrow as pa
+
+        arr = self.arrow()
+        large = pa.types.is_large_string(arr.type)
+        return arr.cast(pa.large_binary() if large else pa.binary())
+
+    def sort_order(self, *, ascending: bool = True) -> np.ndarray:
+        """Row ids by value: stable (ties by row id), missing last either way."""
+        raise NotImplementedError
+
+    def head(self, rows: np.ndarray | None, *, ascending: bool, k: int) -> np.ndarray:
+        """The first ``k`` row ids of :meth:`sort_order` restricted to ``rows``, in O(n)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ids = np.arange(len(self), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        values = self.binary()
+        if rows is not None:
+            values = values.take(pa.array(ids))
+        present = int(len(values) - values.null_count)
+        if present > k:
+            order = "ascending" if ascending else "descending"
+            top = pc.select_k_unstable(values, k=k, sort_keys=[("dummy", order)])
+            cut = values.take(top[k - 1 : k])[0]  # the k-th value: keep every row up to it
+            keep = pc.less_equal(values, cut) if ascending else pc.greater_equal(values, cut)
+            picked = np.flatnonzero(_mask(keep))
+        else:
+            picked = np.flatnonzero(~_mask(pc.is_null(values)))
+        sub = values.take(pa.array(picked))
+        order = "ascending" if ascending else "descending"
+        first = pc.array_sort_indices(sub, order=order).to_numpy()[:k]  # stable
+        out = ids[picked[first]]
+        if len(out) < k:  # missing values last, by row id
+            gaps = ids[_mask(pc.is_null(values))]
+            out = np.concatenate([out, gaps[: k - len(out)]])
+        return out
+
+    def strings(self, ids: np.ndarray) -> list[str | None]:
+        """The values of rows ``ids`` as Python strings (None where missing)."""
+        import pyarrow as pa
+
+        return self.arrow().take(pa.array(np.asarray(ids, dtype=np.int64))).to_pylist()
+
+    def take(self, ids: np.ndarray) -> Any:
+        """Rows ``ids`` in the same public representation."""
+        raise NotImplementedError
+
+    def groups(self) -> tuple[np.ndarray, Any]:
+        """One code per row (-1 where missing) and the value of each code (pyarrow)."""
+        raise NotImplementedError
+
+    def hash_into(self, h: Any) -> None:
+        """Feed the rows' values to hasher ``h``: the same for either representation.
+
+        Two streams, each in steps of rows: every row's UTF-8 length (int64, -1
+        where missing) and the UTF-8 bytes; their digests are fed to ``h``.
+        """
+        import pyarrow as pa
+
+        lengths, data = hashlib.sha256(), hashlib.sha256()
+        for chunk in self._steps():
+            arr = chunk.cast(pa.large_string()) if pa.types.is_string(chunk.type) else chunk
+            offsets, buf = _buffers(arr)
+            lens = np.diff(offsets)
+            if arr.null_count:
+                lens[~_to_numpy(arr.is_valid())] = -1
+            lengths.update(memoryview(np.ascontiguousarray(lens, dtype="<i8")).cast("B"))
+            data.update(buf)
+        h.update(b"text3")
+        h.update(lengths.digest())
+        h.update(data.digest())
+
+    def _steps(self) -> Any:
+        """The rows as pyarrow string arrays of at most :data:`_STEP` rows, in order."""
+        raise NotImplementedError
+
+
+def _buffers(arr: Any) -> tuple[np.ndarray, Any]:
+    """Offsets (int64, from 0) and the UTF-8 bytes of a large_string array."""
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    start, stop = (int(offsets[0]), int(offsets[-1])) if len(offsets) else (0, 0)
+    data = memoryview(data_buf)[start:stop] if data_buf is not None else b""
+    return offsets - start, data
+
+
+# --------------------------------------------------------------------------- plain
+class PlainText(TextColumn):
+    """The rows' strings themselves (an Arrow-backed pandas string array)."""
+
+    kind = "plain"
+
+    def __init__(self, values: Any) -> None:
+        import pyarrow as pa
+
+        self.values = values
+        arr = pa.array(values) if not isinstance(values, (pa.Array, pa.ChunkedArray)) else values
+        self.chunked = _chunked(arr)
+        self._order: dict[bool, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.chunked)
+
+    def arrow(self) -> Any:
+        return self.chunked
+
+    def missing(self) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        return _to_numpy(pc.is_null(self.chunked))
+
+    def compare(self, op: str, value: str) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        binary = self.binary()
+        scalar = pa.scalar(_encode(value), type=binary.type)
+        func = {"==": pc.equal, "!=": pc.equal, "<": pc.less, "<=": pc.less_equal}.get(op)
+        func = func or {">": pc.greater, ">=": pc.greater_equal}[op]
+        mask = _mask(func(binary, scalar))
+        return np.logical_not(mask, out=mask) if op == "!=" else mask
+
+    def isin(self, values: Sequence[str]) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        binary = self.binary()
+        wanted = pa.array(sorted({_encode(v) for v in values}), type=binary.type)
+        return _mask(pc.is_in(binary, value_set=wanted))
+
+    def contains(self, needles: Sequence[str]) -> np.ndarray:
+        out = np.empty(len(self), dtype=bool)
+        at = 0
+        for chunk in self._steps():  # a folded copy of one step at a time
+            out[at : at + len(chunk)] = _mask(_substring_hits(casefold(chunk), needles))
+            at += len(chunk)
+        if self.chunked.null_count:
+            out &= ~self.missing()
+        return out
+
+    def sort_order(self, *, ascending: bool = True) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        order = self._order.get(ascending)
+        if order is None:
+            direction = "ascending" if ascending else "descending"
+            # Arrow's sort is stable: equal values keep their row order
+            order = pc.array_sort_indices(self.binary(), order=direction, null_placement="at_end")
+            order = self._order[ascending] = order.to_numpy().astype(np.int64, copy=False)
+        return order
+
+    def take(self, ids: np.ndarray) -> Any:
+        import pyarrow as pa
+
+        return plain(self.chunked.take(pa.array(np.asarray(ids, dtype=np.int64))))
+
+    def groups(self) -> tuple[np.ndarray, Any]:
+        cat = dictionary_encode(self.chunked)
+        return np.asarray(cat.codes), _categories(cat)
+
+    def _steps(self) -> Any:
+        for chunk in self.chunked.chunks:
+            for i in range(0, len(chunk), _STEP):
+                yield chunk.slice(i, _STEP)
+
+
+# --------------------------------------------------------------------------- dictionary
+def _categories(cat: pd.Categorical) -> Any:
+    """A Categorical's categories as one pyarrow (large_)string array."""
+    import pyarrow as pa
+
+    cats = cat.categories
+    if _string_dtype(cats.dtype):
+        arr = pa.array(cats.array)
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    texts = [c if isinstance(c, str) else str(c) for c in np.asarray(cats, dtype=object)]
+    return pa.array(texts, type=pa.large_string())
+
+
+class _ArrowBytes(Sequence):  # type: ignore[type-arg]
+    """An Arrow binary array as a sequence of bytes, for :mod:`bisect`."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.array[i].as_py()
+
+
+class DictText(TextColumn):
+    """Codes and distinct values (a Categorical).
+
+    Predicates run once over the distinct values, with Arrow compute or a binary
+    search of the sorted values, and reach the rows through the codes: no
+    per-row Python, a few nanoseconds per row. Each part is made on first use
+    and kept while the column lives.
+    """
+
+    kind = "dictionary"
+
+    def __init__(self, values: pd.Categorical) -> None:
+        import pyarrow as pa
+
+        self.values = values
+        self.codes = np.asarray(values.codes)
+        cats = values.categories
+        try:  # zero-copy for pandas' Arrow-backed strings
+            self.dictionary = _categories(values)
+            self.distinct = self.dictionary.cast(
+                pa.large_binary() if pa.types.is_large_string(self.dictionary.type) else pa.binary()
+            )
+        except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+            texts = [c if isinstance(c, str) else str(c) for c in np.asarray(cats, dtype=object)]
+            self.distinct = pa.array([_encode(t) for t in texts], type=pa.binary())
+            self.dictionary = None  # text Arrow cannot hold (lone surrogates)
+        self._folded: Any = None
+        self._sorted: Any = None
+        self.order: np.ndarray | None = None  # sorted position -> category (None: sorted)
+        self.rank: np.ndarray | None = None  # category -> sorted position
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def arrow(self) -> Any:
+        import pyarrow as pa
+
+        codes = self.codes
+        dictionary = self.dictionary
+        if dictionary is None:
+            dictionary = pa.array([b.decode("utf-8", "replace") for b in self.distinct.to_pylist()])
+        return dictionary.take(pa.array(codes, mask=codes < 0))
+
+    def binary(self) -> Any:
+        import pyarrow as pa
+
+        codes = self.codes
+        return self.distinct.take(pa.array(codes, mask=codes < 0))
+
+    def strings(self, ids: np.ndarray) -> list[str | None]:
+        import pyarrow as pa
+
+        codes = self.codes[np.asarray(ids, dtype=np.int64)]
+        # only the page's categories become Python strs
+        if self.dictionary is None:
+            cats = np.asarray(self.values.categories, dtype=object)
+            return [None if c < 0 else str(cats[c]) for c in codes.tolist()]
+        return self.dictionary.take(pa.array(codes, mask=codes < 0)).to_pylist()
+
+    def head(self, rows: np.ndarray | None, *, ascending: bool, k: int) -> np.ndarray:
+        key = self._sort_key(ascending)
+        if rows is None:
+            return np.argsort(key, kind="stable")[:k].astype(np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows[np.argsort(key[rows], kind="stable")[:k]]
+
+    def missing(self) -> np.ndarray:
+        return self.codes < 0
+
+    @property
+    def folded(self) -> Any:
+        """Case-folded distinct values, for ``contains``."""
+        if self._folded is None:
+            import pyarrow as pa
+
+            source = self.dictionary
+            if source is None:
+                texts = [b.decode("utf-8", "surrogatepass") for b in self.distinct.to_pylist()]
+                self._folded = pa.array([_encode(t.casefold()) for t in texts], type=pa.binary())
+            else:
+                self._folded = casefold(source)
+        return self._folded
+
+    @property
+    def sorted(self) -> Any:
+        """The distinct values in byte (= code point) order; sets ``order`` and ``rank``."""
+        if self._sorted is None:
+            import pyarrow.compute as pc
+
+            k = len(self.distinct)
+            if k < 2 or pc.all(pc.less(self.distinct[:-1], self.distinct[1:])).as_py():
+                self._sorted = self.distinct  # codes are already ranks
+            else:
+                order = pc.array_sort_indices(self.distinct).to_numpy().astype(np.int64)
+                rank = np.empty(k, dtype=np.int64)
+                rank[order] = np.arange(k)
+                self.order, self.rank = order, rank
+                self._sorted = self.distinct.take(order)
+        return self._sorted
+
+    def bounds(self, value: str) -> tuple[int, int]:
+        """Sorted positions ``[lo, hi)`` equal to ``value``: lo values are smaller."""
+        keys = _ArrowBytes(self.sorted)
+        key = _encode(value)
+        lo = bisect.bisect_left(keys, key)
+        hi = lo
+        while hi < len(keys) and keys[hi] == key:  # several only for non-text categories
+            hi += 1
+        return lo, hi
+
+    def _rank_rows(self, low: int, high: int) -> np.ndarray:
+        """Rows whose value's sorted position is in ``[low, high)``; missing rows never."""
+        codes = self.codes
+        k = len(self.distinct)
+        low, high = max(low, 0), min(high, k)
+        if low >= high:
+            return np.zeros(len(codes), dtype=bool)
+        self.sorted  # noqa: B018 (sets self.rank)
+        if self.rank is None:  # sorted: codes are positions; one pass over the codes
+            if high - low == 1:
+                return codes == low
+            if low == 0:  # missing (-1) is the largest unsigned code
+                return codes.view(codes.dtype.str.replace("i", "u")) < high
+            if high == k:
+                return codes >= low
+            return (codes >= low) & (codes < high)
+        hits = (self.rank >= low) & (self.rank < high)
+        return self._take_codes(hits)
+
+    def _take_codes(self, hits: np.ndarray, missing: bool = False) -> np.ndarray:
+        """Map a per-value result onto rows; missing rows (code -1) get ``missing``."""
+        lookup = np.append(hits, missing)  # code -1 indexes the appended slot
+        return np.take(lookup, self.codes)
+
+    def compare(self, op: str, value: str) -> np.ndarray:
+        lo, hi = self.bounds(value)
+        k = len(self.distinct)
+        if op in ("==", "!="):
+            mask = self._rank_rows(lo, hi)
+            return np.logical_not(mask, out=mask) if op == "!=" else mask
+        low, high = {"<": (0, lo), "<=": (0, hi), ">": (hi, k), ">=": (lo, k)}[op]
+        return self._rank_rows(low, high)
+
+    def isin(self, values: Sequence[str]) -> np.ndarray:
+        self.sorted  # noqa: B018 (sets self.order)
+        hits = np.zeros(len(self.distinct), dtype=bool)
+        for value in set(values):
+            lo, hi = self.bounds(value)
+            hits[lo:hi] = True
+        if self.order is not None:  # sorted positions -> categories
+            hits = hits[self.rank]
+        found = np.flatnonzero(hits)
+        if len(found) <= 4:  # a few values: passes over the codes beat a table lookup
+            mask = np.zeros(len(self.codes), dtype=bool)
+            for code in found:
+                mask |= self.codes == code
+            return mask
+        return self._take_codes(hits)
+
+    def contains(self, needles: Sequence[str]) -> np.ndarray:
+        return self._take_codes(_to_numpy(_substring_hits(self.folded, needles)))
+
+    def ranks(self) -> np.ndarray:
+        """Each category's position in byte order."""
+        self.sorted  # noqa: B018
+        return np.arange(len(self.distinct)) if self.rank is None else self.rank
+
+    def _sort_key(self, ascending: bool) -> np.ndarray:
+        """Each row's sorted position among the values (missing: after all of them)."""
+        k = len(self.distinct)
+        rank = self.ranks()
+        if not ascending:
+            rank = k - 1 - rank
+        lookup = _small(np.append(rank, k))  # missing (code -1) after every value
+        return np.take(lookup, self.codes)
+
+    def sort_order(self, *, ascending: bool = True) -> np.ndarray:
+        # a small-int key: numpy's stable sort is a radix sort for 8 and 16 bits
+        return np.argsort(self._sort_key(ascending), kind="stable").astype(np.int64, copy=False)
+
+    def take(self, ids: np.ndarray) -> Any:
+        return self.values.take(np.asarray(ids, dtype=np.int64))
+
+    def groups(self) -> tuple[np.ndarray, Any]:
+        if self.dictionary is None:
+            import pyarrow as pa
+
+            texts = [b.decode("utf-8", "replace") for b in self.distinct.to_pylist()]
+            return self.codes, pa.array(texts, type=pa.large_string())
+        return self.codes, self.dictionary
+
+    def _steps(self) -> Any:
+        import pyarrow as pa
+
+        dictionary = self.dictionary
+        if dictionary is None:  # text Arrow cannot hold: its UTF-8 with surrogatepass
+            dictionary = self.distinct.cast(pa.large_binary())
+        for i in range(0, len(self.codes), _STEP):
+            codes = self.codes[i : i + _STEP]
+            yield dictionary.take(pa.array(codes, mask=codes < 0))
+
+
+# --------------------------------------------------------------------------- two columns
+class TextPair:
+    """Two text columns compared row by row (``a < b``), built once per pair of columns."""
+
+    def __init__(self, a: TextColumn, b: TextColumn) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.missing = a.missing() | b.missing()
+        self.columns = (a, b)
+        self.a = self.b = None
+        if isinstance(a, DictText) and isinstance(b, DictText):
+            # ranks in the union of the distinct values: then integer comparisons
+            ranks = pc.rank(
+                pa.concat_arrays([_bin(a.distinct), _bin(b.distinct)]), tiebreaker="dense"
+            )
+            ranks = ranks.to_numpy().astype(np.int64)
+            k = len(a.distinct)
+            self.a = np.take(np.append(ranks[:k], 0), a.codes)  # code -1: the 0 slot
+            self.b = np.take(np.append(ranks[k:], 0), b.codes)
+
+    def compare(self, op: str) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        from .query import COMPARE_OPS
+
+        if self.a is not None:
+            out = np.asarray(COMPARE_OPS[op](self.a, self.b), dtype=bool)
+        else:  # row by row in Arrow (a dictionary column's values taken by code)
+            a, b = self.columns
+            x, y = _bin(a.binary()), _bin(b.binary())
+            func = {"==": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal}.get(op)
+            func = func or {">": pc.greater, ">=": pc.greater_equal}[op]
+            out = _mask(func(x, y))
+        if op == "!=":
+            return np.logical_or(out, self.missing, out=out)
+        return np.logical_and(out, ~self.missing, out=out)
+
+
+def _bin(arr: Any) -> Any:
+    """Binary of either offset width as large_binary (so two columns compare)."""
+    import pyarrow as pa
+
+    return arr.cast(pa.large_binary())
+
+
+def compare_columns(a: TextColumn, op: str, b: TextColumn) -> np.ndarray:
+    """``a op b`` row by row (missing on either side: only ``!=`` holds)."""
+    return TextPair(a, b).compare(op)
+
+
+# --------------------------------------------------------------------------- the cache
+_CACHE: dict[int, tuple[Any, TextColumn]] = {}
+_LOCK = threading.Lock()
+
+
+def as_text(values: Any) -> TextColumn:
+    """The :class:`TextColumn` of a text column, kept while the column lives.
+
+    ``values`` is a Categorical, an Arrow-backed (or any pandas) string array, a
+    Series of either, a pyarrow string array, or an array-like of strings
+    (made a Categorical, as filters over user arrays always did).
+    """
+    import pyarrow as pa
+
+    if isinstance(values, TextColumn):
+        return values
+    if isinstance(values, pd.Series):
+        values = values.array
+    key = id(values)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0]() is values:
+            return hit[1]
+    if isinstance(values, pd.Categorical):
+        text: TextColumn = DictText(values)
+    elif isinstance(values, (pa.Array, pa.ChunkedArray)) or is_text(values):
+        text = PlainText(values)
+    else:
+        return DictText(pd.Categorical(np.asarray(values, dtype=object)))  # not cached: a copy
+    try:
+        ref = weakref.ref(values, _forget(key))
+    except TypeError:  # not weak-referenceable: not cached
+        return text
+    with _LOCK:
+        _CACHE[key] = (ref, text)
+    return text
+
+
+def _forget(key: int) -> Callable[[Any], None]:
+    cache, lock = _CACHE, _LOCK  # held here: module globals are gone at interpreter exit
+
+    def drop(ref: Any) -> None:
+        with lock:
+            hit = cache.get(key)
+            if hit is not None and hit[0] is ref:
+                del cache[key]
+
+    return drop
