@@ -661,6 +661,16 @@ def fingerprint(
     return hashlib.blake2b(f"v{method};{text}".encode(), digest_size=8).hexdigest()
 
 
+def fingerprint_by_method(
+    method: int, columns: dict[str, Any], kinds: dict[str, str], weights: np.ndarray
+) -> str:
+    """The fingerprint the data had under ``method`` (1, 2 or today's)."""
+    if method == 1:
+        return legacy_fingerprint(columns, kinds, weights)[0]
+    hashes = column_hashes(columns, kinds, method=method)
+    return fingerprint(hashes, array_hash(weights), method=method)
+
+
 def stored_fingerprint(
     meta: dict[str, Any],
     columns: dict[str, Any],
@@ -679,8 +689,9 @@ def stored_fingerprint(
         return meta.get("fingerprint") == fingerprint_now, hashes
     if method == 2:
         old_hashes = column_hashes(columns, kinds, method=2)
-        old = fingerprint(old_hashes, array_hash(weights), method=2)
-        return meta.get("fingerprint") == old, old_hashes
+        return meta.get("fingerprint") == fingerprint_by_method(
+            2, columns, kinds, weights
+        ), old_hashes
     # a store written before fingerprints named their method
     old, old_hashes = legacy_fingerprint(columns, kinds, weights)
     return meta.get("fingerprint") == old, old_hashes

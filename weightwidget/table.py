@@ -8,6 +8,7 @@ same store gets exactly the same weights.
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 import re
@@ -2256,16 +2257,30 @@ def _extra_columns(columns: dict[str, Any]) -> dict[str, Any]:
 def _legacy_default_store(
     columns: dict[str, Any], kinds: dict[str, str], weights: np.ndarray
 ) -> str | None:
-    """The default folder an unnamed table got before fingerprints named their method.
+    """The default folder an unnamed table got under an older fingerprint method.
 
-    Only looked for when such folders exist, since it hashes text per distinct value.
+    Only the methods of existing default folders with as many rows are tried
+    (read from their ``meta.json``), since an old method may hash text per
+    distinct value.
     """
     root = Path(DEFAULT_STORE_DIR)
-    if not root.is_dir() or not any(p.name.startswith("table-") for p in root.iterdir()):
+    if not root.is_dir():
         return None
-    old, _ = _columns.legacy_fingerprint(columns, kinds, weights)
-    path = root / f"table-{old[:12]}"
-    return str(path) if path.exists() else None
+    methods = set()
+    for folder in root.iterdir():
+        if folder.name.startswith("table-"):
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if meta.get("n_rows") == len(weights):
+                methods.add(int(meta.get("fingerprint_method", 1)))
+    for method in sorted(methods - {_columns.FINGERPRINT_METHOD}, reverse=True):
+        old = _columns.fingerprint_by_method(method, columns, kinds, weights)
+        path = root / f"table-{old[:12]}"
+        if path.exists():
+            return str(path)
+    return None
 
 
 def _author(author: str | None) -> str:
