@@ -471,8 +471,23 @@ class PlainText(TextColumn):
         return plain(self.chunked.take(pa.array(np.asarray(ids, dtype=np.int64))))
 
     def groups(self) -> tuple[np.ndarray, Any]:
-        cat = dictionary_encode(self.chunked)
-        return np.asarray(cat.codes), _categories(cat)
+        # Arrow's hash encoder, without a Categorical (whose uniqueness check
+        # would make every distinct value a Python str)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(self.chunked).unify_dictionaries()
+        dictionary = (
+            encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+        )
+        codes = np.empty(len(self), dtype=np.int32)
+        at = 0
+        for chunk in encoded.chunks:
+            codes[at : at + len(chunk)] = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            at += len(chunk)
+        del encoded
+        pa.default_memory_pool().release_unused()  # the encoder's hash table
+        return codes, dictionary
 
     def _steps(self) -> Any:
         for chunk in self.chunked.chunks:
