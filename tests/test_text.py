@@ -373,3 +373,33 @@ def test_casefold_is_pythons_without_a_call_per_row(values):
     values = [None if v is None else v.encode("utf-8", "replace").decode("utf-8") for v in values]
     folded = _text.casefold(pa.array(values, type=pa.large_string())).to_pylist()
     assert folded == [b"" if v is None else v.casefold().encode("utf-8") for v in values]
+
+
+# ---------------------------------------------------------------- groups (summaries)
+
+
+def _check_groups(values: list) -> None:
+    codes, labels = _text.PlainText(pd.array(values, dtype="str")).groups()
+    labels = labels.to_pylist()
+    assert len(set(labels)) == len(labels)  # each value once
+    assert [None if c < 0 else labels[c] for c in codes] == values
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "ab", "", "a\x00", "ß"]), st.text())))
+def test_plain_groups_give_each_row_its_value(values):
+    _check_groups([None if v is None else v.encode("utf-8", "replace").decode() for v in values])
+
+
+def test_plain_groups_stay_exact_when_hashes_collide(monkeypatch):
+    values = ["b", None, "a", "b", "", "a\x00", "a", "longer than eight bytes", "longer than eight"]
+    _check_groups(values)
+    monkeypatch.setattr(_text, "row_hashes", lambda s: np.zeros(len(s), dtype=np.uint64))
+    _check_groups(values)  # every row collides: Arrow's encoder answers
+
+
+def test_plain_groups_number_values_as_arrows_encoder_does():
+    values = pa.array(["b", None, "a", "b", "", "c", "a", None, "é"], type=pa.large_string())
+    codes, labels = _text.PlainText(values).groups()
+    encoded = pa.compute.dictionary_encode(values)
+    assert codes.tolist() == encoded.indices.fill_null(-1).to_pylist()
+    assert labels.to_pylist() == encoded.dictionary.to_pylist()

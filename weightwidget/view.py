@@ -523,8 +523,10 @@ def column_summary(
     real = counts[:-1]
     n = real.size
     k = min(top, n)
-    if k < n:  # the k largest matched counts, then by value order
-        pick = np.argpartition(-real, k - 1)[:k]
+    if k < n:  # the k largest matched counts; ties at the cut by code (value order)
+        cut = -np.partition(-real, k - 1)[k - 1]
+        above = np.flatnonzero(real > cut)
+        pick = np.concatenate([above, np.flatnonzero(real == cut)[: k - len(above)]])
     else:
         pick = np.arange(n)
     pick = pick[np.lexsort((pick, -binned.total[pick], -real[pick]))]
