@@ -403,3 +403,25 @@ def test_plain_groups_number_values_as_arrows_encoder_does():
     encoded = pa.compute.dictionary_encode(values)
     assert codes.tolist() == encoded.indices.fill_null(-1).to_pylist()
     assert labels.to_pylist() == encoded.dictionary.to_pylist()
+
+
+def test_a_column_of_many_chunks_answers_like_one_chunk():
+    values = [f"v{i * 7 % 23}" if i % 9 else None for i in range(200)]
+    whole = pa.array(values, type=pa.large_string())
+    chunked = pa.chunked_array([whole[i : i + 37] for i in range(0, 200, 37)])
+    one, many = _text.PlainText(pa.chunked_array([whole])), _text.PlainText(chunked)
+    ids = np.array([199, 0, 36, 37, 38, 111, 5, 5])
+    assert many.strings(ids) == one.strings(ids) == [values[i] for i in ids]
+    assert many.take(ids).tolist() == one.take(ids).tolist()
+    rows = np.arange(3, 190, 2)
+    for asc in (True, False):
+        assert (
+            many.head(rows, ascending=asc, k=15).tolist()
+            == one.head(rows, ascending=asc, k=15).tolist()
+        )
+        assert many.sort_order(ascending=asc).tolist() == one.sort_order(ascending=asc).tolist()
+    codes_a, labels_a = many.groups()
+    codes_b, labels_b = one.groups()
+    assert codes_a.tolist() == codes_b.tolist()
+    assert labels_a.to_pylist() == labels_b.to_pylist()
+    assert many.contains(["V1"]).tolist() == one.contains(["v1"]).tolist()

@@ -88,6 +88,39 @@ def _mask(arrow_bool: Any, missing: bool = False) -> np.ndarray:
     return _to_numpy(arrow_bool)
 
 
+def take(arr: Any, ids: Any) -> Any:
+    """``arr.take(ids)`` for an Arrow array or a ChunkedArray of many chunks, as one array.
+
+    Arrow's own take on a ChunkedArray first concatenates every chunk: a copy of
+    the whole column to read a page of it. Here each chunk is taken from alone.
+    """
+    import pyarrow as pa
+
+    ids = np.asarray(ids, dtype=np.int64)
+    if isinstance(arr, pa.Array):
+        return arr.take(pa.array(ids))
+    if arr.num_chunks == 1:
+        return arr.chunk(0).take(pa.array(ids))
+    if arr.num_chunks == 0:
+        return pa.array([], type=arr.type)
+    bounds = np.cumsum([0, *(len(c) for c in arr.chunks)])
+    which = np.searchsorted(bounds, ids, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    sorted_which = which[order]
+    edges = np.searchsorted(sorted_which, np.arange(arr.num_chunks + 1))
+    parts = []
+    for c in range(arr.num_chunks):
+        lo, hi = edges[c], edges[c + 1]
+        if hi > lo:
+            parts.append(arr.chunk(c).take(pa.array(ids[order[lo:hi]] - bounds[c])))
+    if not parts:
+        return pa.array([], type=arr.type)
+    joined = pa.concat_arrays(parts)
+    back = np.empty(len(ids), dtype=np.int64)
+    back[order] = np.arange(len(ids))
+    return joined.take(pa.array(back))
+
+
 # --------------------------------------------------------------------------- choosing
 def _chunked(strings: Any) -> Any:
     """A pyarrow (large_)string ChunkedArray of ``strings`` (an Arrow array, or chunked)."""
@@ -102,7 +135,6 @@ def _chunked(strings: Any) -> Any:
 
 def wants_dictionary(strings: Any) -> bool:
     """Whether a column of strings should be dictionary-encoded (see the module notes)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(strings)
@@ -110,7 +142,7 @@ def wants_dictionary(strings: Any) -> bool:
         sample = strings
     else:
         picks = np.random.default_rng(0).choice(n, SAMPLE_ROWS, replace=False)
-        sample = strings.take(pa.array(np.sort(picks)))
+        sample = take(strings, np.sort(picks))
     counts = pc.value_counts(sample).field("counts").to_numpy()
     distinct = len(counts)
     if len(sample) < n:  # values the sample missed: its singletons' share of the rest
@@ -326,23 +358,22 @@ class TextColumn:
 
     def head(self, rows: np.ndarray | None, *, ascending: bool, k: int) -> np.ndarray:
         """The first ``k`` row ids of :meth:`sort_order` restricted to ``rows``, in O(n)."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         ids = np.arange(len(self), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
         values = self.binary()
         if rows is not None:
-            values = values.take(pa.array(ids))
+            values = take(values, ids)
         present = int(len(values) - values.null_count)
         if present > k:
             order = "ascending" if ascending else "descending"
             top = pc.select_k_unstable(values, k=k, sort_keys=[("dummy", order)])
-            cut = values.take(top[k - 1 : k])[0]  # the k-th value: keep every row up to it
+            cut = take(values, top[k - 1 : k].to_numpy())[0]  # the k-th: keep all up to it
             keep = pc.less_equal(values, cut) if ascending else pc.greater_equal(values, cut)
             picked = np.flatnonzero(_mask(keep))
         else:
             picked = np.flatnonzero(~_mask(pc.is_null(values)))
-        sub = values.take(pa.array(picked))
+        sub = take(values, picked)
         order = "ascending" if ascending else "descending"
         first = pc.array_sort_indices(sub, order=order).to_numpy()[:k]  # stable
         out = ids[picked[first]]
@@ -353,9 +384,7 @@ class TextColumn:
 
     def strings(self, ids: np.ndarray) -> list[str | None]:
         """The values of rows ``ids`` as Python strings (None where missing)."""
-        import pyarrow as pa
-
-        return self.arrow().take(pa.array(np.asarray(ids, dtype=np.int64))).to_pylist()
+        return take(self.arrow(), ids).to_pylist()
 
     def take(self, ids: np.ndarray) -> Any:
         """Rows ``ids`` in the same public representation."""
@@ -518,9 +547,8 @@ class PlainText(TextColumn):
         return order
 
     def take(self, ids: np.ndarray) -> Any:
-        import pyarrow as pa
 
-        return plain(self.chunked.take(pa.array(np.asarray(ids, dtype=np.int64))))
+        return plain(take(self.chunked, ids))
 
     def groups(self) -> tuple[np.ndarray, Any]:
         """Codes by equal value, found by a 64-bit hash of each row and one numpy sort.
@@ -531,7 +559,6 @@ class PlainText(TextColumn):
         falls back to Arrow's dictionary encoder. The sort holds 16 bytes per row;
         Arrow's hash table ~90 bytes per distinct value, and takes 2-3x longer.
         """
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         n = len(self)
@@ -550,8 +577,8 @@ class PlainText(TextColumn):
         same = np.flatnonzero(~new)  # rows sharing a hash with the row before them
         if len(same):
             binary = self.binary()
-            left = binary.take(pa.array(rows[same]))
-            right = binary.take(pa.array(rows[same - 1]))
+            left = take(binary, rows[same])
+            right = take(binary, rows[same - 1])
             if not pc.all(pc.equal(left, right)).as_py():  # a collision: exactness first
                 return self._arrow_groups()
         # number the values by first appearance, as Arrow's encoder does: the
@@ -563,8 +590,8 @@ class PlainText(TextColumn):
         rank = np.cumsum(flag, dtype=np.int32) - 1
         codes = np.full(n, -1, dtype=np.int32)
         codes[rows] = np.repeat(rank[first], np.diff(np.append(starts, len(rows))))
-        dictionary = self.chunked.take(pa.array(np.flatnonzero(flag)))
-        return codes, dictionary.combine_chunks()
+        dictionary = take(self.chunked, np.flatnonzero(flag))
+        return codes, dictionary
 
     def _arrow_groups(self) -> tuple[np.ndarray, Any]:
         # Arrow's hash encoder, without a Categorical (whose uniqueness check

@@ -581,9 +581,12 @@ class WeightTable:
     def column(self, name: str) -> Any:
         """Values of one column.
 
-        Returns a 1-D ndarray for numbers and booleans, a
-        :class:`pandas.Categorical` for text, an ndarray of shape ``(n, h, w[, c])``
-        for images. ``"weight"`` and ``"row"`` give the current weights and row ids.
+        Returns a 1-D ndarray for numbers and booleans; for text a
+        :class:`pandas.Categorical` when few values are distinct (always for the
+        label column) or pandas' Arrow-backed string array
+        (:class:`pandas.arrays.ArrowStringArray`) when most are; an ndarray of
+        shape ``(n, h, w[, c])`` for images. ``"weight"`` and ``"row"`` give the
+        current weights and row ids.
         """
         if name == "weight":
             return self._weights
