@@ -89,36 +89,35 @@ def _mask(arrow_bool: Any, missing: bool = False) -> np.ndarray:
 
 
 def take(arr: Any, ids: Any) -> Any:
-    """``arr.take(ids)`` for an Arrow array or a ChunkedArray of many chunks, as one array.
+    """``arr.take(ids)`` for an Arrow array, or a ChunkedArray taken chunk by chunk.
 
     Arrow's own take on a ChunkedArray first concatenates every chunk: a copy of
-    the whole column to read a page of it. Here each chunk is taken from alone.
+    the whole column to read a page of it. Here each chunk is taken from alone
+    (the result is then a ChunkedArray, in the order of ``ids``).
     """
     import pyarrow as pa
 
     ids = np.asarray(ids, dtype=np.int64)
     if isinstance(arr, pa.Array):
         return arr.take(pa.array(ids))
-    if arr.num_chunks == 1:
-        return arr.chunk(0).take(pa.array(ids))
-    if arr.num_chunks == 0:
-        return pa.array([], type=arr.type)
+    if arr.num_chunks <= 1:
+        one = arr.chunk(0) if arr.num_chunks else pa.array([], type=arr.type)
+        return one.take(pa.array(ids))
     bounds = np.cumsum([0, *(len(c) for c in arr.chunks)])
     which = np.searchsorted(bounds, ids, side="right") - 1
-    order = np.argsort(which, kind="stable")
-    sorted_which = which[order]
-    edges = np.searchsorted(sorted_which, np.arange(arr.num_chunks + 1))
-    parts = []
-    for c in range(arr.num_chunks):
-        lo, hi = edges[c], edges[c + 1]
-        if hi > lo:
-            parts.append(arr.chunk(c).take(pa.array(ids[order[lo:hi]] - bounds[c])))
-    if not parts:
-        return pa.array([], type=arr.type)
-    joined = pa.concat_arrays(parts)
+    ascending = bool(np.all(which[1:] >= which[:-1]))
+    order = np.arange(len(ids)) if ascending else np.argsort(which, kind="stable")
+    edges = np.searchsorted(which[order], np.arange(arr.num_chunks + 1))
+    parts = [
+        arr.chunk(c).take(pa.array(ids[order[edges[c] : edges[c + 1]]] - bounds[c]))
+        for c in range(arr.num_chunks)
+        if edges[c + 1] > edges[c]
+    ]
+    if ascending:  # already in the order of ids
+        return pa.chunked_array(parts, type=arr.type)
     back = np.empty(len(ids), dtype=np.int64)
     back[order] = np.arange(len(ids))
-    return joined.take(pa.array(back))
+    return pa.concat_arrays(parts).take(pa.array(back))
 
 
 # --------------------------------------------------------------------------- choosing
@@ -554,42 +553,49 @@ class PlainText(TextColumn):
         """Codes by equal value, found by a 64-bit hash of each row and one numpy sort.
 
         The same codes and values as Arrow's ``dictionary_encode`` (first
-        appearance order). Adjacent rows of the sorted hashes that share a hash are compared as
-        strings, so the grouping is exact: a collision (or anything unexpected)
-        falls back to Arrow's dictionary encoder. The sort holds 16 bytes per row;
-        Arrow's hash table ~90 bytes per distinct value, and takes 2-3x longer.
+        appearance order). Rows that share a hash with their neighbour in hash
+        order are compared as strings, so the grouping is exact: a collision
+        falls back to Arrow's encoder. About 2.5x faster than that encoder at
+        10M mostly-distinct rows; the arrays here are int32/int64 per row, freed
+        as soon as the next one is made.
         """
         import pyarrow.compute as pc
 
         n = len(self)
-        hashes = row_hashes(self.chunked)
+        keys = row_hashes(self.chunked)
         valid = np.flatnonzero(~self.missing()) if self.chunked.null_count else None
-        keys = hashes if valid is None else hashes[valid]
-        del hashes
-        order = np.argsort(keys)
-        keys = keys[order]
+        if valid is not None:
+            keys = keys[valid]
+        rows = np.argsort(keys)
+        keys = keys[rows]
         new = np.empty(len(keys), dtype=bool)
         new[:1] = True
         np.not_equal(keys[1:], keys[:-1], out=new[1:])
         del keys
-        rows = order if valid is None else valid[order]
-        del order
-        same = np.flatnonzero(~new)  # rows sharing a hash with the row before them
-        if len(same):
-            binary = self.binary()
-            left = take(binary, rows[same])
-            right = take(binary, rows[same - 1])
-            if not pc.all(pc.equal(left, right)).as_py():  # a collision: exactness first
+        if valid is not None:
+            rows = valid[rows]
+            del valid
+        same = np.flatnonzero(~new)  # positions sharing a hash with the one before
+        binary = self.binary()
+        for i in range(0, len(same), _STEP):  # compared as strings, a step at a time
+            at = same[i : i + _STEP]
+            equal = pc.equal(take(binary, rows[at]), take(binary, rows[at - 1]))
+            if not pc.all(equal).as_py():  # a collision: exactness first
                 return self._arrow_groups()
-        # number the values by first appearance, as Arrow's encoder does: the
-        # first row of each group, ranked by a pass over a row-sized flag array
-        starts = np.flatnonzero(new)
-        first = np.minimum.reduceat(rows, starts) if len(rows) else rows
+        del same
+        # number the values by first appearance, as Arrow's encoder does: the first
+        # row of each group, ranked by a pass over a row-sized flag array
+        group = np.cumsum(new, dtype=np.int32) - 1
+        first = np.minimum.reduceat(rows, np.flatnonzero(new)) if len(rows) else rows
+        del new
         flag = np.zeros(n, dtype=bool)
         flag[first] = True
         rank = np.cumsum(flag, dtype=np.int32) - 1
+        by_group = rank[first]
+        del rank, first
         codes = np.full(n, -1, dtype=np.int32)
-        codes[rows] = np.repeat(rank[first], np.diff(np.append(starts, len(rows))))
+        codes[rows] = by_group[group]
+        del rows, group, by_group
         dictionary = take(self.chunked, np.flatnonzero(flag))
         return codes, dictionary
 
