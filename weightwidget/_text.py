@@ -32,6 +32,7 @@ way :meth:`str.casefold` does; missing values match nothing but ``!=`` and
 
 from __future__ import annotations
 
+import abc
 import bisect
 import hashlib
 import threading
@@ -311,7 +312,7 @@ def _substring_hits(folded: Any, needles: Sequence[str]) -> Any:
 
 
 # --------------------------------------------------------------------------- the interface
-class TextColumn:
+class TextColumn(abc.ABC):
     """What every consumer needs of a text column (see the module notes).
 
     Masks are new numpy bool arrays of one entry per row; row ids are int64.
@@ -320,28 +321,29 @@ class TextColumn:
     kind: str  # "dictionary" or "plain"
     values: Any  # the public value (Categorical or ArrowStringArray)
 
+    @abc.abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """Rows."""
 
+    @abc.abstractmethod
     def missing(self) -> np.ndarray:
         """Rows without a value."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def compare(self, op: str, value: str) -> np.ndarray:
         """``column op value`` for ``op`` in ``== != < <= > >=`` (missing: only ``!=``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def isin(self, values: Sequence[str]) -> np.ndarray:
         """Rows equal to one of ``values``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def contains(self, needles: Sequence[str]) -> np.ndarray:
         """Rows containing any of ``needles``, ignoring case (``str.casefold``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def arrow(self) -> Any:
         """The rows as one pyarrow (large_)string array, nulls where missing."""
-        raise NotImplementedError
 
     def binary(self) -> Any:
         """The rows as pyarrow binary (UTF-8 bytes), nulls where missing."""
@@ -351,9 +353,9 @@ class TextColumn:
         large = pa.types.is_large_string(arr.type)
         return arr.cast(pa.large_binary() if large else pa.binary())
 
+    @abc.abstractmethod
     def sort_order(self, *, ascending: bool = True) -> np.ndarray:
         """Row ids by value: stable (ties by row id), missing last either way."""
-        raise NotImplementedError
 
     def head(self, rows: np.ndarray | None, *, ascending: bool, k: int) -> np.ndarray:
         """The first ``k`` row ids of :meth:`sort_order` restricted to ``rows``, in O(n)."""
@@ -385,13 +387,13 @@ class TextColumn:
         """The values of rows ``ids`` as Python strings (None where missing)."""
         return take(self.arrow(), ids).to_pylist()
 
+    @abc.abstractmethod
     def take(self, ids: np.ndarray) -> Any:
         """Rows ``ids`` in the same public representation."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def groups(self) -> tuple[np.ndarray, Any]:
         """One code per row (-1 where missing) and the value of each code (pyarrow)."""
-        raise NotImplementedError
 
     def hash_into(self, h: Any) -> None:
         """Feed the rows' values to hasher ``h``: the same for either representation.
@@ -414,9 +416,9 @@ class TextColumn:
         h.update(lengths.digest())
         h.update(data.digest())
 
+    @abc.abstractmethod
     def _steps(self) -> Any:
         """The rows as pyarrow string arrays of at most :data:`_STEP` rows, in order."""
-        raise NotImplementedError
 
 
 def _buffers(arr: Any) -> tuple[np.ndarray, Any]:
