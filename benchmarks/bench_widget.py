@@ -174,6 +174,96 @@ def _nice_step(span: float, steps: int) -> float:
     return float(10 * mag)
 
 
+def _pandas_counts(df: pd.DataFrame, k_loss: int, k_conf: int) -> dict[str, int]:
+    """The suggestions panel's counts from scratch with pandas: the anchor."""
+    inc = df["weight"] > 0
+    labelled = df["label"] >= 0
+    issue = df["issue"] & inc
+    q_loss = df["loss"].nlargest(k_loss).iloc[-1]
+    q_conf = df.loc[labelled, "confidence"].nsmallest(k_conf).iloc[-1]
+    return {
+        "label_issues": int(issue.sum()),
+        "relabels": int((issue & (df["label"] != df["suggested"])).sum()),
+        "hardest": int(((df["loss"] >= q_loss) & inc).sum()),
+        "least_confident": int(((df["confidence"] <= q_conf) & inc & labelled).sum()),
+        "label_next": int((~labelled).sum()),
+        "excluded": int((df["weight"] == 0).sum()),
+    }
+
+
+def _suggestion_rows(w: WeightWidget, ours: _Ours, repeat: int) -> list[dict[str, Any]]:
+    """The suggestions panel at 1,000,000 rows with a metrics run, a label-issue run and
+    10,000 unlabelled rows: its counts after a weight edit and after a label edit (the
+    request the page sends after every revision), beside the same counts recomputed from
+    scratch with pandas."""
+    t = w.table
+    n, k = len(t), len(t.classes)
+    rng = np.random.default_rng(1)
+    ww.collect_metrics(t, rng.dirichlet(np.ones(k), n), run="m1")
+    # the label-issue columns as find_label_issues writes them (its own figure is in the
+    # curation group; here only the panel's counting is timed)
+    t.set_columns(
+        {
+            "r1_label_issue": rng.random(n) < 0.05,
+            "r1_label_quality": rng.random(n),
+            "r1_suggested_label": rng.integers(0, k, n),
+        },
+        run="r1",
+        info={"kind": "label_issues"},
+    )
+    t.set_labels(rng.choice(n, 10_000, replace=False), None, message="unlabel 10,000 rows")
+    ours.ask("suggestions")  # thresholds and weight-free masks: once per column set
+    edits = iter(range(10**6))
+
+    def weight_edit(i: int) -> None:
+        t.set_weights(rng.choice(n, 1000, replace=False), 0.0, message=f"edit {next(edits)}")
+
+    def label_edit(i: int) -> None:
+        t.set_labels(rng.choice(n, 1000, replace=False), 1, message=f"relabel {next(edits)}")
+
+    def count(i: int) -> None:
+        items = ours.ask("suggestions")["items"]
+        assert len(items) == 6, [x["key"] for x in items]
+
+    def frame() -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "weight": t.weights,
+                "label": t.label_codes,
+                "issue": t.column("r1_label_issue"),
+                "suggested": t.column("r1_suggested_label"),
+                "loss": t.column("m1_loss"),
+                "confidence": t.column("m1_confidence"),
+            }
+        )
+
+    measured = int(np.isfinite(t.column("m1_loss")).sum())
+    k_loss = int(np.ceil(0.01 * measured))
+    k_conf = int(np.ceil(0.01 * t.n_labelled))
+    anchor = _ms(lambda i: _pandas_counts(frame(), k_loss, k_conf), repeat)
+    mine = {x["kind"]: x["count"] for x in ours.ask("suggestions")["items"]}
+    assert mine == _pandas_counts(frame(), k_loss, k_conf), "the anchor counts differ"
+    pandas = "pandas, the same counts from scratch"
+    return [
+        row(
+            "suggestions panel: counts after a weight edit (6 lines, 2 runs)",
+            _ms(count, repeat * 3, setup=weight_edit),
+            "ms",
+            "< 100 ms",
+            pandas,
+            anchor,
+        ),
+        row(
+            "suggestions panel: counts after a label edit (thresholds again)",
+            _ms(count, repeat, setup=label_edit),
+            "ms",
+            "< 100 ms",
+            pandas,
+            anchor,
+        ),
+    ]
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """Measure the widget and quak at 1,000,000 rows; return result rows."""
     import quak
@@ -389,6 +479,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 _ms(quak_brush, repeat),
             )
         )
+        rows.extend(_suggestion_rows(w, ours, repeat))
         w.close()
         q.close()
 

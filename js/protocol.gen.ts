@@ -38,6 +38,28 @@ export interface HistoryRow {
   rows_changed: number;
 }
 
+/** One headline aggregate of a run (null when it has no value, e.g. no weight). */
+export interface RunHeadline {
+  name: string;
+  value: number | null;
+  /** How to show it: "share" as a percentage, "count" as a whole number. */
+  unit: "share" | "count" | "number";
+}
+
+/** One run (collect_metrics, find_label_issues), as listed in the `runs` trait. */
+export interface RunInfo {
+  run: string;
+  /** The table revision the run was computed at. */
+  revision: number;
+  /** The revision that added its columns (null for old stores). */
+  committed: number | null;
+  created: string;
+  /** What wrote it: "metrics", "label_issues", or a name a user gave. */
+  kind: string;
+  columns: string[];
+  headline: RunHeadline[];
+}
+
 /** A filter typed in the page that the kernel refused, with the position of the problem. */
 export interface FilterErrorInfo {
   text: string;
@@ -136,6 +158,32 @@ export interface BrushReply {
   matched: number;
 }
 
+/** One line of the suggestions panel (weightwidget.view.suggestions). */
+export interface Suggestion {
+  /** Names the line across revisions: kind or kind:run ("label_issues:r3"). */
+  key: string;
+  kind: "label_issues" | "relabels" | "hardest" | "least_confident" | "label_next" | "excluded";
+  run: string | null;
+  title: string;
+  /** Rows `filter` matches at the reply's revision. */
+  count: number;
+  /** The filter showing exactly those rows (built and quoted by the kernel). */
+  filter: string;
+  /** The sort showing the most pressing rows first (null: dataset order). */
+  sort_by: string | null;
+  ascending: boolean;
+  actions: ("exclude" | "scale" | "relabel" | "include")[];
+  detail: string;
+}
+
+/** The suggestions panel's lines at `revision`. */
+export interface SuggestionsReply {
+  id: number;
+  kind: "suggestions";
+  revision: number;
+  items: Suggestion[];
+}
+
 /** A request that changed something (or a ping) succeeded. */
 export interface OkReply {
   id: number;
@@ -181,6 +229,8 @@ export interface Traits {
   summary: Summary;
   /** The newest revisions. (kernel) */
   history: HistoryRow[];
+  /** The newest runs, oldest first (table.runs()). (kernel) */
+  runs: RunInfo[];
   /** Whether there is an edit to undo. (kernel) */
   can_undo: boolean;
   /** Whether there is an undone edit to redo. (kernel) */
@@ -197,6 +247,8 @@ export type PageTrait = (typeof PAGE_TRAITS)[number];
 
 export type BulkAction = "set" | "scale" | "exclude" | "include" | "balance";
 export type Target = "selection" | "matched";
+export type SuggestionKind = "label_issues" | "relabels" | "hardest" | "least_confident" | "label_next" | "excluded";
+export type SuggestionAction = "exclude" | "scale" | "relabel" | "include";
 
 /** Requests the page sends (rpc.ts adds the id). */
 export type Request =
@@ -209,7 +261,9 @@ export type Request =
   | { kind: "revert"; revision: number }
   | { kind: "ping" }
   | { kind: "summaries"; columns: string[] }
-  | { kind: "brush"; column: string; lo?: number; hi?: number; value?: string; clear?: boolean };
+  | { kind: "brush"; column: string; lo?: number; hi?: number; value?: string; clear?: boolean }
+  | { kind: "suggestions" }
+  | { kind: "suggestion_action"; key: string; action: "exclude" | "scale" | "relabel" | "include"; target: "selection" | "matched"; value?: number };
 export type RequestKind = Request["kind"];
 
 /** The reply to each kind of request (or an ErrorReply). */
@@ -217,6 +271,7 @@ export interface Replies {
   rows: RowsReply;
   summaries: SummariesReply;
   brush: BrushReply;
+  suggestions: SuggestionsReply;
   edit: OkReply;
   bulk: OkReply;
   select_range: OkReply;
@@ -224,6 +279,7 @@ export interface Replies {
   redo: OkReply;
   revert: OkReply;
   ping: OkReply;
+  suggestion_action: OkReply;
 }
 
 /** Limits the kernel enforces. */
@@ -319,6 +375,32 @@ export const EXAMPLES: Examples = {
         "rows_changed": 1
       }
     ],
+    "runs": [
+      {
+        "run": "r3",
+        "revision": 2,
+        "committed": 3,
+        "created": "2026-01-01T12:00:00+00:00",
+        "kind": "label_issues",
+        "columns": [
+          "r3_label_issue",
+          "r3_label_quality",
+          "r3_suggested_label"
+        ],
+        "headline": [
+          {
+            "name": "flagged",
+            "value": 41,
+            "unit": "count"
+          },
+          {
+            "name": "fraction",
+            "value": 0.041,
+            "unit": "share"
+          }
+        ]
+      }
+    ],
     "can_undo": true,
     "can_redo": false,
     "filter_error": {
@@ -404,6 +486,25 @@ export const EXAMPLES: Examples = {
       "kind": "brush",
       "column": "loss",
       "clear": true
+    },
+    {
+      "id": 14,
+      "kind": "suggestions"
+    },
+    {
+      "id": 15,
+      "kind": "suggestion_action",
+      "key": "label_issues:r3",
+      "action": "scale",
+      "target": "matched",
+      "value": 0.5
+    },
+    {
+      "id": 16,
+      "kind": "suggestion_action",
+      "key": "relabels:r3",
+      "action": "relabel",
+      "target": "selection"
     }
   ],
   "replies": {
@@ -590,6 +691,46 @@ export const EXAMPLES: Examples = {
         "ok": true,
         "filter": "label == 2 and 1 <= loss < 3",
         "matched": 15
+      },
+      "buffers": []
+    },
+    "suggestions": {
+      "content": {
+        "id": 14,
+        "kind": "suggestions",
+        "revision": 4,
+        "items": [
+          {
+            "key": "label_issues:r3",
+            "kind": "label_issues",
+            "run": "r3",
+            "title": "label issues",
+            "count": 41,
+            "filter": "r3_label_issue and weight > 0",
+            "sort_by": "r3_label_quality",
+            "ascending": true,
+            "actions": [
+              "exclude",
+              "scale",
+              "relabel"
+            ],
+            "detail": "Rows run r3 flagged as likely mislabelled, still included."
+          },
+          {
+            "key": "excluded",
+            "kind": "excluded",
+            "run": null,
+            "title": "excluded rows",
+            "count": 2,
+            "filter": "weight == 0",
+            "sort_by": null,
+            "ascending": true,
+            "actions": [
+              "include"
+            ],
+            "detail": "Rows with weight 0: never sampled, left out of training."
+          }
+        ]
       },
       "buffers": []
     },

@@ -4,11 +4,12 @@
 import "./style.css";
 import { Histogram } from "./clients/histogram";
 import { History } from "./clients/history";
+import { Suggestions } from "./clients/suggestions";
 import { Summaries } from "./clients/summaries";
 import { type KeyAction, type SelectEvent, Table } from "./clients/table";
 import { Toolbar } from "./clients/toolbar";
 import { Rpc } from "./rpc";
-import type { BulkAction, Model, OkReply, PageTrait, Request, SummariesReply, Target, Traits } from "./types";
+import type { BulkAction, Model, OkReply, PageTrait, Request, SuggestionsReply, SummariesReply, Target, Traits } from "./types";
 
 /** How often an open widget asks the kernel for revisions committed elsewhere. */
 export const PING_MS = 2000;
@@ -78,12 +79,41 @@ export function mount(model: Model, el: HTMLElement): () => void {
     summaryTimer = setTimeout(fetchSummaries, 0);
   };
 
+  // suggestions panel: its counts are asked for once the first rows are shown, then after
+  // every revision (edits here, in Python, or by another process found by the ping)
+  const suggestions = new Suggestions({
+    onShow: (item) => save({ filter: item.filter, sort_by: item.sort_by, sort_ascending: item.ascending }),
+    onClear: () => save({ filter: "", sort_by: null, sort_ascending: true }),
+    onAction: (key, action, target, value) =>
+      void call(value === undefined ? { kind: "suggestion_action", key, action, target } : { kind: "suggestion_action", key, action, target, value }),
+    onError: (message) => status(message, "error"),
+  });
+  let suggestionsStarted = false;
+  let suggestionsAsked = 0;
+  let suggestionsTimer: ReturnType<typeof setTimeout> | undefined;
+  const fetchSuggestions = () => {
+    const asked = ++suggestionsAsked;
+    rpc.request({ kind: "suggestions" }, { quiet: true }).then(
+      ({ content }) => {
+        if (asked !== suggestionsAsked) return; // a newer request is on its way
+        suggestions.update({ items: (content as SuggestionsReply).items });
+      },
+      (e: Error) => status(e.message, "error"),
+    );
+  };
+  const scheduleSuggestions = () => {
+    suggestionsStarted = true;
+    clearTimeout(suggestionsTimer);
+    suggestionsTimer = setTimeout(fetchSuggestions, 0);
+  };
+
   const table = new Table({
     summaryHeight: SUMMARY_HEIGHT,
     onColumnsShown: scheduleSummaries,
     fetch: (start, count) =>
       rpc.rows(start, count).then((page) => {
         scheduleSummaries();
+        if (!suggestionsStarted) scheduleSuggestions();
         return page;
       }),
     onSort: (column) => {
@@ -139,7 +169,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
 
   const side = document.createElement("div");
   side.className = "ww-side";
-  side.append(histogram.node(), history.node());
+  side.append(suggestions.node(), histogram.node(), history.node());
   const main = document.createElement("div");
   main.className = "ww-main";
   main.append(table.node(), side);
@@ -188,18 +218,32 @@ export function mount(model: Model, el: HTMLElement): () => void {
       filter: model.get("filter"),
       label: model.get("label"),
     });
-    history.update({ history: model.get("history"), revision: model.get("revision") });
+    history.update({ history: model.get("history"), revision: model.get("revision"), runs: model.get("runs") });
+  };
+  const syncSuggestions = () => {
+    const selected = model.get("selected");
+    suggestions.update({
+      filter: model.get("filter"),
+      matched: model.get("matched"),
+      selectedCount: selected.length,
+      selectAll: model.get("select_all"),
+    });
   };
   for (const t of ["columns", "matched", "view", "sort_by", "sort_ascending", "selected", "select_all", "filter", "filter_error", "n_rows", "can_undo", "can_redo", "summary", "revision"]) {
     on(`change:${t}`, sync);
   }
-  for (const t of ["classes", "filter", "label", "history", "revision"]) on(`change:${t}`, syncSide);
+  for (const t of ["classes", "filter", "label", "history", "revision", "runs"]) on(`change:${t}`, syncSide);
+  for (const t of ["filter", "matched", "selected", "select_all"]) on(`change:${t}`, syncSuggestions);
+  on("change:revision", () => {
+    if (suggestionsStarted) scheduleSuggestions();
+  });
   on("change:error", () => {
     const e = model.get("error");
     if (e) status(e, "error");
   });
   sync();
   syncSide();
+  syncSuggestions();
   // first paint: clientHeight is known only once attached; render again next frame
   requestAnimationFrame(() => table.render());
 
@@ -217,6 +261,7 @@ export function mount(model: Model, el: HTMLElement): () => void {
   return () => {
     clearInterval(ping);
     clearTimeout(summaryTimer);
+    clearTimeout(suggestionsTimer);
     for (const [event, cb] of listeners) model.off(event, cb);
     rpc.dispose();
     table.dispose();

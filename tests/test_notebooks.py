@@ -34,7 +34,11 @@ def _run(name: str, tmp_path: Path) -> str:
 
 
 def test_every_notebook_is_covered():
-    assert {p.name for p in NOTEBOOKS} == {"quickstart.ipynb", "tensorflow.ipynb"}
+    assert {p.name for p in NOTEBOOKS} == {
+        "gradual_labelling.ipynb",
+        "quickstart.ipynb",
+        "tensorflow.ipynb",
+    }
 
 
 RECIPES = (
@@ -103,6 +107,114 @@ def test_quickstart(tmp_path):
     assert len(quoted) >= 10, quoted
     printed = set(re.findall(r"(?<![\d.])\d+\.\d+(?![\d.])", out.split("mean ± std")[1]))
     assert set(quoted) <= printed, set(quoted) - printed
+
+
+STRATEGIES = ("random", "least_confident", "margin", "entropy")
+DECIMAL = r"(?<![\d.])\d+\.\d+(?!\.?\d)"  # 0.969 in "0.969." too
+
+
+def _curves(out: str) -> dict[int, dict[str, tuple[float, float]]]:
+    """The gradual-labelling notebook's table: labelled -> strategy -> (mean, std)."""
+    head = re.search(
+        r"^\| labelled \(test accuracy, mean ± std over 10 seeds\) +\|(.*)\|$", out, re.M
+    )
+    assert head, f"the accuracy table is missing:\n{out}"
+    assert [c.strip() for c in head.group(1).split("|")] == list(STRATEGIES)
+    table = {}
+    for line in re.finditer(r"^\| (\d+) +\|(.*)\|$", out, flags=re.M):
+        cells = [c.strip().split(" ± ") for c in line.group(2).split("|")]
+        table[int(line.group(1))] = {
+            s: (float(m), float(sd)) for s, (m, sd) in zip(STRATEGIES, cells, strict=True)
+        }
+    assert sorted(table) == list(range(60, 261, 20)), sorted(table)
+    return table
+
+
+def test_gradual_labelling(tmp_path):
+    import weightwidget as ww
+
+    out = _run("gradual_labelling.ipynb", tmp_path)
+    assert "WeightWidget" in out and "the widget shows the 20 rows to label next" in out
+    assert (tmp_path / "gradual-labelling.png").stat().st_size > 10_000  # the README's plot
+
+    # The demo loop: round r is revision r, one set_labels of 20 rows each, in the store.
+    t = ww.WeightTable.open(tmp_path / ".weightwidget" / "digits-gradual")
+    assert (t.revision, t.n_labelled, len(t)) == (10, 260, 1257)
+    hist = t.history().set_index("revision")
+    for r in range(1, 11):
+        assert hist.loc[r, "message"].startswith(f"round {r}: the 20 least confident rows")
+        assert hist.loc[r, "rows_changed"] == 20
+        assert (ww.WeightTable.open(t.store_url, revision=r).n_labelled) == 60 + 20 * r
+    assert (t.sample_weight() > 0).sum() == 260  # labelled rows train at weight 1, no others
+    assert set(t.sample_weight()) == {0.0, 1.0}
+
+    # The claims of "What the numbers show", one by one.
+    first = float(re.search(r"^60 labels: test accuracy (\d\.\d+)$", out, re.M).group(1))
+    last = float(re.search(r"^10 +10 +260 +(\d\.\d+) ", out, re.M).group(1))
+    assert last > first + 0.1
+    asked, unlabelled = map(
+        int, re.search(r"right on (\d+)% of the rows it asked about, against (\d+)%", out).groups()
+    )
+    assert asked < unlabelled - 30
+    c = _curves(out)
+    assert len({c[60][s] for s in STRATEGIES}) == 1  # one start for all four
+
+    def m(n, s):
+        return c[n][s][0]
+
+    def sd(n, s):
+        return c[n][s][1]
+
+    # Asking beats random at 260 labels; by more than both spreads for two of the three.
+    for s in STRATEGIES[1:]:
+        assert m(260, s) > m(260, "random")
+    for s in ("least_confident", "margin"):
+        assert m(260, s) - m(260, "random") > sd(260, s) + sd(260, "random")
+    assert m(260, "entropy") - m(260, "random") <= sd(260, "entropy") + sd(260, "random")
+    # Margin is the best at every count after the start ...
+    for n in range(80, 261, 20):
+        assert m(n, "margin") == max(m(n, s) for s in STRATEGIES), n
+    # ... reaches random's final accuracy first, and matches the model with every label.
+    needed = dict(re.findall(r"^  ([a-z_]+): (\d+)$", out, re.M))
+    assert needed == {"random": "260", "least_confident": "180", "margin": "140", "entropy": "200"}
+    ceiling, ceiling_sd = map(
+        float, re.search(r"all 1,257 labels of the pool: (\S+) ± (\S+)", out).groups()
+    )
+    assert abs(m(260, "margin") - ceiling) < ceiling_sd
+
+    def numbers(name):  # a row of the printed wins table
+        return [int(x) for x in re.search(rf"^{name}((?: +\d+)+)$", out, re.M).group(1).split()]
+
+    head = numbers("labelled")
+    assert head == list(range(80, 261, 20)), head
+    # strategy -> labelled -> seeds (of 10) in which it beats random
+    wins = {s: dict(zip(head, numbers(s), strict=True)) for s in STRATEGIES[1:]}
+    assert all(wins["margin"][n] == 10 for n in range(100, 261, 20)) and wins["margin"][80] == 7
+    assert all(wins["least_confident"][n] >= 9 for n in range(160, 261, 20))
+    assert all(wins["entropy"][n] in (8, 9) for n in range(200, 261, 20))
+    # Not from the first round: two of three below random after it, coin flips seed by seed.
+    assert m(80, "least_confident") < m(80, "random") and m(80, "entropy") < m(80, "random")
+    assert (wins["least_confident"][80], wins["entropy"][80]) == (5, 3)
+    assert all(m(n, "entropy") <= m(n, "random") for n in (80, 100, 120))
+    assert m(140, "entropy") > m(140, "random")
+    # Every figure the text quotes is one the notebook printed.
+    nb = nbformat.read(ROOT / "notebooks" / "gradual_labelling.ipynb", as_version=4)
+    text = next(c.source for c in nb.cells if c.source.startswith("## What the numbers show"))
+    figures = [first, last, ceiling, ceiling_sd, *c[260]["random"], *c[260]["least_confident"]]
+    figures += [*c[260]["margin"], *c[260]["entropy"], m(80, "least_confident")]
+    figures += [m(80, s) for s in ("entropy", "random", "margin")]
+    figures += [m(120, "random"), m(120, "entropy")]
+    assert set(re.findall(DECIMAL, text)) == {f"{x:.3f}" for x in figures}
+    assert set(re.findall(r"\d+%", text)) == {f"{asked}%", f"{unlabelled}%"}
+    # The README's section shows this table and plot, and quotes only printed figures.
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Gradual labelling")[1].split("\n## ")[0]
+    table = re.search(r"^```\n(\| labelled .*?)^```", section, re.M | re.S).group(1)
+    assert table.strip() in out
+    assert "](docs/gradual-labelling.png)" in section
+    assert (ROOT / "docs" / "gradual-labelling.png").stat().st_size > 10_000
+    prose = section.split(table)[1]  # the paragraph on the figures
+    assert set(re.findall(DECIMAL, prose)) == {f"{ceiling:.3f}", f"{ceiling_sd:.3f}"}
 
 
 @pytest.mark.tf

@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import ROOT
 
-DEMOS = ("quickstart", "tensorflow")
+DEMOS = ("quickstart", "tensorflow", "gradual_labelling")
 
 
 @pytest.fixture(scope="module")

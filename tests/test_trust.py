@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import weightwidget as ww
+from weightwidget import _files as files_mod
 from weightwidget import store as store_mod
 from weightwidget.errors import (
     NothingChangedWarning,
@@ -171,7 +172,7 @@ def test_a_past_revision_opens_read_only(store_path):
 
 
 class _FaultyOS:
-    """``os`` as the store module sees it, failing the k-th write step with ENOSPC."""
+    """``os`` as the store's file backend sees it, failing the k-th write step (ENOSPC)."""
 
     STEPS = ("open", "write", "fsync", "link", "replace")
 
@@ -214,7 +215,7 @@ def test_each_failing_write_step_either_commits_once_or_leaves_nothing(tmp_path,
             t.set_weights([i], 2.0)
         before = t.revision
         faulty = _FaultyOS(step)
-        monkeypatch.setattr(store_mod, "os", faulty)
+        monkeypatch.setattr(files_mod, "os", faulty)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -224,7 +225,7 @@ def test_each_failing_write_step_either_commits_once_or_leaves_nothing(tmp_path,
             assert exc.errno == errno.ENOSPC
             committed = False
         finally:
-            monkeypatch.setattr(store_mod, "os", os)
+            monkeypatch.setattr(files_mod, "os", os)
         if faulty.calls < step:  # every step passed: the sweep is complete
             assert committed and step > 8  # revision, snapshot and HEAD steps were all hit
             break

@@ -346,3 +346,13 @@ def test_bin_codes_agree_with_searchsorted(values, scale):
         expected[np.isnan(values)] = nb
     got = view.bin_codes(values, edges, integer=integer)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_label_summary_counts_unlabelled_rows_as_missing(tmp_path):
+    labels = np.r_[np.full(5, np.nan), np.arange(15) % 3].astype(float)
+    t = ww.WeightTable.from_arrays(labels=labels, name="u", store=str(tmp_path / "s"))
+    s = view.column_summary(t, "label")
+    assert s["missing"] == 5 and s["matched"] == 20
+    assert [(v["value"], v["count"]) for v in s["values"]] == [("0", 5), ("1", 5), ("2", 5)]
+    masked = view.column_summary(t, "label", t.mask("label is missing or label == 1"))
+    assert masked["missing"] == 5 and [v["value"] for v in masked["values"]] == ["1"]

@@ -1,8 +1,11 @@
 """Property-based tests of everything the page can send (issue 9 point 7, acceptance):
 arbitrary requests and ``set_state`` payloads, well-formed or not, in any order. No
 exception escapes a handler, every reply has its documented shape, the traits stay
-valid (the selection only holds visible rows), and the store reopened from disk
-equals the table.
+valid (the selection only holds visible rows), every suggestion's count is what its
+filter matches, and the store reopened from disk equals the table (weights and labels).
+The table carries a metrics run, a label-issue run and unlabelled rows, and the steps
+include clicks on suggestion lines, so the suggestions panel's actions (exclude,
+down-weight, relabel, include) run against whatever state came before.
 
 The default example count fits CI (about 15 s); the thorough profile runs 5,000
 examples (about 15 min on 2 busy cores)::
@@ -15,11 +18,12 @@ examples (about 15 min on 2 busy cores)::
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import weightwidget as ww
 from weightwidget import _protocol as protocol
+from weightwidget import view
 from weightwidget.widget import WeightWidget
 
 N = 60
@@ -61,13 +65,26 @@ def maybe(good: st.SearchStrategy) -> st.SearchStrategy:
     return st.one_of(good, good, good, jsonish)
 
 
+# suggestion lines of make_table's runs, and a few that do not exist
+KEYS = [
+    "label_issues:iss",
+    "relabels:iss",
+    "hardest:met",
+    "least_confident:met",
+    "label_next",
+    "excluded",
+    "hardest:nope",
+    "",
+]
+
 FIELDS = {
     "start": maybe(st.integers(-3, N + 5)),
     "count": maybe(st.integers(-1, 120)),
     "stop": maybe(st.integers(-3, N + 5)),
     "row": maybe(st.integers(-3, N + 5)),
     "value": maybe(st.one_of(st.floats(0, 10), st.sampled_from([0.0, 1.0, 1e308, 1e-300]))),
-    "action": maybe(st.sampled_from(protocol.BULK_ACTIONS)),
+    "action": maybe(st.sampled_from(protocol.BULK_ACTIONS + protocol.SUGGESTION_ACTIONS)),
+    "key": maybe(st.sampled_from(KEYS)),
     "target": maybe(st.sampled_from(protocol.TARGETS)),
     "add": maybe(st.booleans()),
     "revision": maybe(st.integers(-1, 12)),
@@ -78,7 +95,47 @@ FIELDS = {
     "clear": maybe(st.booleans()),
 }
 
+# well-formed suggestion requests, so the panel's actions also run (not only their refusals)
+suggestion_requests = st.one_of(
+    st.fixed_dictionaries({"id": st.integers(0, 99), "kind": st.just("suggestions")}),
+    st.fixed_dictionaries(
+        {
+            "id": st.integers(0, 99),
+            "kind": st.just("suggestion_action"),
+            "key": st.sampled_from(KEYS),
+            "action": st.sampled_from(protocol.SUGGESTION_ACTIONS),
+            "target": st.sampled_from(protocol.TARGETS),
+        },
+        optional={"value": st.floats(0, 2)},
+    ),
+)
+OFFERED = {
+    "label_issues": ["exclude", "scale", "relabel"],
+    "relabels": ["relabel", "exclude", "scale"],
+    "hardest": ["exclude", "scale"],
+    "least_confident": ["exclude", "scale"],
+    "excluded": ["include"],
+}
+# a line's action: the key of the line the page shows, then the request
+actions = st.sampled_from(KEYS).flatmap(
+    lambda key: st.tuples(
+        st.just(key),
+        st.fixed_dictionaries(
+            {
+                "id": st.integers(0, 99),
+                "kind": st.just("suggestion_action"),
+                "key": st.just(key),
+                # mostly an action the line offers, on the shown rows
+                "action": st.sampled_from(OFFERED.get(key.split(":")[0]) or ["include"])
+                | st.sampled_from(protocol.SUGGESTION_ACTIONS),
+                "target": st.sampled_from(["matched", "matched", "selection"]),
+            },
+            optional={"value": st.floats(0, 2)},
+        ),
+    )
+)
 requests = st.one_of(
+    suggestion_requests,
     st.fixed_dictionaries(
         {
             "id": maybe(st.integers(0, 2**53)),
@@ -128,7 +185,14 @@ state_changes = st.one_of(
     jsonish,
 )
 steps = st.lists(
-    st.one_of(st.tuples(st.just("msg"), requests), st.tuples(st.just("state"), state_changes)),
+    st.one_of(
+        st.tuples(st.just("msg"), requests),
+        st.tuples(st.just("state"), state_changes),
+        # a click on a suggestion line: the page sets the line's filter and sort
+        st.tuples(st.just("show"), st.sampled_from(KEYS)),
+        # a click on a line, then one of its actions (on the shown or the selected rows)
+        st.tuples(st.just("show+act"), actions),
+    ),
     min_size=1,
     max_size=25,
 )
@@ -136,14 +200,30 @@ steps = st.lists(
 
 def make_table(path: str) -> ww.WeightTable:
     rng = np.random.default_rng(0)
-    return ww.WeightTable.from_arrays(
-        labels=rng.integers(0, 3, N),
+    labels = rng.integers(0, 3, N)
+    t = ww.WeightTable.from_arrays(
+        labels=labels,
         name="fuzz",
         store=path,
         x=rng.random(N),
         caption=np.array(["ab", "cd", "a b"] * (N // 3), dtype=object),
         flag=rng.random(N) < 0.5,
     )
+    # a metrics run, a label-issue run (its columns as find_label_issues writes them) and
+    # two unlabelled rows: every suggestion line exists
+    probs = rng.dirichlet(np.ones(3), N)
+    ww.collect_metrics(t, probs, run="met")
+    t.set_columns(
+        {
+            "iss_label_issue": rng.random(N) < 0.3,
+            "iss_label_quality": rng.random(N),
+            "iss_suggested_label": rng.integers(0, 3, N),
+        },
+        run="iss",
+        info={"kind": "label_issues"},
+    )
+    t.set_labels([N - 2, N - 1], None)
+    return t
 
 
 def check_invariants(w: WeightWidget, t: ww.WeightTable) -> None:
@@ -158,6 +238,17 @@ def check_invariants(w: WeightWidget, t: ww.WeightTable) -> None:
     assert mask[sel].all(), "a selected row is hidden by the filter"
     assert not (w.select_all and w.selected)
     assert w.filter == w.table_view.filter and w.sort_by == w.table_view.sort_by
+    for s in view.suggestions(t):
+        assert t.count(s.filter) == s.count, s
+
+
+def show(w: WeightWidget, t: ww.WeightTable, key: str) -> None:
+    """A click on a suggestion line: the page sets the line's filter and sort."""
+    item = next((s for s in view.suggestions(t) if s.key == key), None)
+    if item is not None:
+        w.set_state(
+            {"filter": item.filter, "sort_by": item.sort_by, "sort_ascending": item.ascending}
+        )
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -171,23 +262,33 @@ def test_arbitrary_page_input_never_breaks_the_widget(tmp_path_factory, steps):
     w.send_state = lambda key=None: None  # no comm here; what it would send is the trait
     try:
         for what, payload in steps:
+            if what == "show+act":
+                show(w, t, payload[0])
+                what, payload = "msg", payload[1]
             if what == "msg":
                 before = len(sent)
                 w._on_msg(w, payload, [])  # must not raise
                 assert len(sent) == before + 1, "every request gets exactly one reply"
                 reply, buffers = sent[-1]
                 kind = payload.get("kind") if isinstance(payload, dict) else None
+                if (
+                    isinstance(kind, str) and kind in protocol.REQUESTS
+                ):  # counted by --hypothesis-show-statistics
+                    event(f"{kind}: {'refused' if 'error' in sent[-1][0] else 'answered'}")
                 if "error" in reply:
                     protocol.check_reply("ping", reply, buffers)
                     assert "internal error" not in reply["error"], reply["error"]
                 else:
                     protocol.check_reply(kind, reply, buffers)
                     assert reply["id"] == payload["id"]
+            elif what == "show":
+                show(w, t, payload)
             else:
                 w.set_state(payload)  # must not raise
             check_invariants(w, t)
         disk = ww.WeightTable.open(path)
         assert disk.revision == t.revision
         np.testing.assert_array_equal(disk.weights, t.weights)
+        np.testing.assert_array_equal(disk.label_codes, t.label_codes)
     finally:
         w.close()

@@ -217,7 +217,7 @@ class S3Files:
     # ----------------------------------------------------------------- names
     def key(self, rel: str) -> str:
         """The object key of a store file (``prefix/rel``)."""
-        from .store import _check_rel
+        from ._files import _check_rel
 
         _check_rel(rel)
         return f"{self.prefix}/{rel}" if self.prefix else rel
@@ -359,7 +359,7 @@ class S3Files:
         An exclusive write is one PUT with ``If-None-Match: *``. A plain write
         of a large object goes up in parts; either way the object appears whole.
         """
-        from .store import joined
+        from ._files import joined
 
         body = joined(data)
         if exclusive:
@@ -489,7 +489,7 @@ class S3Files:
         conditional create); it only saves this process's threads from racing
         each other for numbers.
         """
-        from .store import _process_lock
+        from ._files import _process_lock
 
         with _process_lock(self.url):
             yield

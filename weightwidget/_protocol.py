@@ -62,6 +62,20 @@ BULK_ACTIONS = ("set", "scale", "exclude", "include", "balance")
 TARGETS = ("selection", "matched")
 COLUMN_KINDS = ("numeric", "bool", "string", "image")
 COLUMN_ROLES = ("row", "weight", "label", "data")
+#: The suggestions panel (issue 12): kinds of line and the bulk actions a line offers
+#: (the same tuples as weightwidget.view's; a test keeps them equal).
+SUGGESTION_KINDS = (
+    "label_issues",
+    "relabels",
+    "hardest",
+    "least_confident",
+    "label_next",
+    "excluded",
+)
+SUGGESTION_ACTIONS = ("exclude", "scale", "relabel", "include")
+HEADLINE_UNITS = ("share", "count", "number")
+#: Most runs the ``runs`` trait lists (the newest).
+MAX_RUNS = 50
 
 
 class ProtocolError(ValueError):
@@ -383,6 +397,52 @@ HISTORY_ROW = Obj(
     name="HistoryRow",
     doc="One revision, as listed in the `history` trait (newest last).",
 )
+RUN_HEADLINE = Obj(
+    {"name": Str(), "value": Nullable(Number()), "unit": Enum(HEADLINE_UNITS)},
+    name="RunHeadline",
+    doc="One headline aggregate of a run (null when it has no value, e.g. no weight).",
+    docs={"unit": 'How to show it: "share" as a percentage, "count" as a whole number.'},
+)
+RUN_INFO = Obj(
+    {
+        "run": Str(),
+        "revision": Int(0),
+        "committed": Nullable(Int(0)),
+        "created": Str(),
+        "kind": Str(),
+        "columns": Array(Str()),
+        "headline": Array(RUN_HEADLINE),
+    },
+    name="RunInfo",
+    doc="One run (collect_metrics, find_label_issues), as listed in the `runs` trait.",
+    docs={
+        "revision": "The table revision the run was computed at.",
+        "committed": "The revision that added its columns (null for old stores).",
+        "kind": 'What wrote it: "metrics", "label_issues", or a name a user gave.',
+    },
+)
+SUGGESTION = Obj(
+    {
+        "key": Str(),
+        "kind": Enum(SUGGESTION_KINDS),
+        "run": Nullable(Str()),
+        "title": Str(),
+        "count": Int(0),
+        "filter": Str(),
+        "sort_by": Nullable(Str()),
+        "ascending": Bool(),
+        "actions": Array(Enum(SUGGESTION_ACTIONS)),
+        "detail": Str(),
+    },
+    name="Suggestion",
+    doc="One line of the suggestions panel (weightwidget.view.suggestions).",
+    docs={
+        "key": 'Names the line across revisions: kind or kind:run ("label_issues:r3").',
+        "count": "Rows `filter` matches at the reply's revision.",
+        "filter": "The filter showing exactly those rows (built and quoted by the kernel).",
+        "sort_by": "The sort showing the most pressing rows first (null: dataset order).",
+    },
+)
 FILTER_ERROR = Obj(
     {"text": Str(), "message": Str(), "position": Int(0)},
     name="FilterErrorInfo",
@@ -418,6 +478,9 @@ TRAITS: dict[str, Trait] = {
     "classes": Trait(Array(CLASS_INFO), "kernel", "Per class counts and shares."),
     "summary": Trait(SUMMARY, "kernel", "Rows, included, weight sum, effective sample size."),
     "history": Trait(Array(HISTORY_ROW), "kernel", "The newest revisions."),
+    "runs": Trait(
+        Array(RUN_INFO, MAX_RUNS), "kernel", "The newest runs, oldest first (table.runs())."
+    ),
     "can_undo": Trait(Bool(), "kernel", "Whether there is an edit to undo."),
     "can_redo": Trait(Bool(), "kernel", "Whether there is an undone edit to redo."),
     "filter_error": Trait(
@@ -459,6 +522,18 @@ REQUESTS: dict[str, Obj] = {
         {"column": Str(1000), "lo": Number(), "hi": Number(), "value": Str(1000), "clear": Bool()},
         optional=frozenset({"lo", "hi", "value", "clear"}),
         doc="Add (or replace, or with clear remove) a column's condition in the filter.",
+    ),
+    "suggestions": Obj({}, doc="The suggestions panel's lines, counted at the current revision."),
+    "suggestion_action": Obj(
+        {
+            "key": Str(200),
+            "action": Enum(SUGGESTION_ACTIONS),
+            "target": Enum(TARGETS),
+            "value": _WEIGHT,
+        },
+        optional=frozenset({"value"}),
+        doc="A suggestion's bulk action on the rows it shows (matched) or the selection; "
+        "the filter must be the suggestion's. value: the factor of scale.",
     ),
 }
 
@@ -574,11 +649,20 @@ BRUSH_REPLY = Obj(
     name="BrushReply",
     doc="The filter the kernel set (shown in the filter box) and how many rows it matches.",
 )
-REPLIES: dict[str, Obj] = {
+SUGGESTIONS_REPLY = Obj(
+    {"id": _ID, "kind": Const("suggestions"), "revision": Int(0), "items": Array(SUGGESTION)},
+    name="SuggestionsReply",
+    doc="The suggestions panel's lines at `revision`.",
+)
+_SHAPED = {
     "rows": ROWS_REPLY,
     "summaries": SUMMARIES_REPLY,
     "brush": BRUSH_REPLY,
-    **{kind: OK_REPLY for kind in REQUESTS if kind not in ("rows", "summaries", "brush")},
+    "suggestions": SUGGESTIONS_REPLY,
+}
+REPLIES: dict[str, Obj] = {
+    **_SHAPED,
+    **{kind: OK_REPLY for kind in REQUESTS if kind not in _SHAPED},
 }
 
 
@@ -690,6 +774,20 @@ EXAMPLES: dict[str, Any] = {
                 "rows_changed": 1,
             }
         ],
+        "runs": [
+            {
+                "run": "r3",
+                "revision": 2,
+                "committed": 3,
+                "created": "2026-01-01T12:00:00+00:00",
+                "kind": "label_issues",
+                "columns": ["r3_label_issue", "r3_label_quality", "r3_suggested_label"],
+                "headline": [
+                    {"name": "flagged", "value": 41, "unit": "count"},
+                    {"name": "fraction", "value": 0.041, "unit": "share"},
+                ],
+            }
+        ],
         "can_undo": True,
         "can_redo": False,
         "filter_error": {"text": "lable == 1", "message": "unknown column 'lable'", "position": 0},
@@ -709,6 +807,22 @@ EXAMPLES: dict[str, Any] = {
         {"id": 11, "kind": "brush", "column": "loss", "lo": 1.2, "hi": 2.7},
         {"id": 12, "kind": "brush", "column": "caption", "value": "dog"},
         {"id": 13, "kind": "brush", "column": "loss", "clear": True},
+        {"id": 14, "kind": "suggestions"},
+        {
+            "id": 15,
+            "kind": "suggestion_action",
+            "key": "label_issues:r3",
+            "action": "scale",
+            "target": "matched",
+            "value": 0.5,
+        },
+        {
+            "id": 16,
+            "kind": "suggestion_action",
+            "key": "relabels:r3",
+            "action": "relabel",
+            "target": "selection",
+        },
     ],
     "replies": {
         "rows": {
@@ -807,6 +921,40 @@ EXAMPLES: dict[str, Any] = {
             },
             "buffers": [],
         },
+        "suggestions": {
+            "content": {
+                "id": 14,
+                "kind": "suggestions",
+                "revision": 4,
+                "items": [
+                    {
+                        "key": "label_issues:r3",
+                        "kind": "label_issues",
+                        "run": "r3",
+                        "title": "label issues",
+                        "count": 41,
+                        "filter": "r3_label_issue and weight > 0",
+                        "sort_by": "r3_label_quality",
+                        "ascending": True,
+                        "actions": ["exclude", "scale", "relabel"],
+                        "detail": "Rows run r3 flagged as likely mislabelled, still included.",
+                    },
+                    {
+                        "key": "excluded",
+                        "kind": "excluded",
+                        "run": None,
+                        "title": "excluded rows",
+                        "count": 2,
+                        "filter": "weight == 0",
+                        "sort_by": None,
+                        "ascending": True,
+                        "actions": ["include"],
+                        "detail": "Rows with weight 0: never sampled, left out of training.",
+                    },
+                ],
+            },
+            "buffers": [],
+        },
         "error": {
             "content": {"id": 8, "error": "revision must be in [0, 3]; got 9"},
             "buffers": [],
@@ -901,6 +1049,8 @@ def typescript() -> str:
     lines.append("")
     lines.append(f"export type BulkAction = {Enum(BULK_ACTIONS).ts()};")
     lines.append(f"export type Target = {Enum(TARGETS).ts()};")
+    lines.append(f"export type SuggestionKind = {Enum(SUGGESTION_KINDS).ts()};")
+    lines.append(f"export type SuggestionAction = {Enum(SUGGESTION_ACTIONS).ts()};")
     lines.append("")
     lines.append("/** Requests the page sends (rpc.ts adds the id). */")
     lines.append("export type Request =")

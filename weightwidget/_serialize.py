@@ -198,3 +198,55 @@ def history_payload(history: pd.DataFrame, limit: int = 200) -> list[dict[str, A
             strict=True,
         )
     ]
+
+
+#: The aggregates a run shows in the history panel, per kind: (name, unit).
+HEADLINES = {
+    "metrics": (("accuracy", "share"), ("loss", "number")),
+    "label_issues": (("flagged", "count"), ("fraction", "share")),
+}
+
+
+def runs_payload(runs: pd.DataFrame, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs (``table.runs()``) as JSON-ready dicts, oldest first.
+
+    Each carries the revision it was computed at, its kind, the columns it wrote
+    and a few headline aggregates (:data:`HEADLINES`; for other kinds the first
+    two numeric aggregates).
+    """
+    out = []
+    for rec in runs.tail(limit).to_dict("records"):
+        aggregates = rec.get("aggregates") or {}
+        kind = str(rec.get("kind") or "")
+        picks = (
+            HEADLINES.get(kind)
+            or tuple(
+                (k, "number")
+                for k, v in aggregates.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            )[:2]
+        )
+        headline = []
+        for name, unit in picks:
+            value = aggregates.get(name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            headline.append(
+                {
+                    "name": name,
+                    "value": float(value) if ok and np.isfinite(value) else None,
+                    "unit": unit,
+                }
+            )
+        committed = rec.get("committed")
+        out.append(
+            {
+                "run": str(rec["run"]),
+                "revision": int(rec["revision"]),
+                "committed": None if committed is None or pd.isna(committed) else int(committed),
+                "created": pd.Timestamp(rec["created"]).isoformat(),
+                "kind": kind,
+                "columns": [str(c) for c in rec.get("columns") or []],
+                "headline": headline,
+            }
+        )
+    return out

@@ -21,7 +21,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESERVED",
+    "SUGGESTION_ACTIONS",
+    "SUGGESTION_KINDS",
     "Rows",
+    "Suggestion",
     "TableView",
     "class_aggregates",
     "class_filter",
@@ -46,6 +49,9 @@ __all__ = [
     "range_condition",
     "refine_filter",
     "sort_order",
+    "suggested_labels",
+    "suggestion",
+    "suggestions",
     "table_version",
     "top_order",
     "value_condition",
@@ -111,6 +117,8 @@ class _Caches:
         self.orders = _LRU(_ORDERS)
         self.codes = _LRU(_CODES)
         self.classes = _LRU(4)
+        self.suggest_plans = _LRU(16)  # suggestions: weight-independent part, per column set
+        self.suggestions = _LRU(4)  # suggestions: counts, per table version
         self.sorting: dict[Hashable, Future[np.ndarray]] = {}
 
 
@@ -414,7 +422,8 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
     if name == table.label:
         labels = [_item(v) for v in table.classes.tolist()]
         codes = np.asarray(table.label_codes)
-        binned = _values(codes, labels, missing=False)
+        # unlabelled rows (code -1) are the label's missing values
+        binned = _values(codes, labels, missing=True)
     elif kind == "string":
         # codes and values stay Arrow: only the values a summary lists become Python
         codes, distinct = as_text(values).groups()
@@ -684,6 +693,509 @@ def _top_level_or(text: str) -> bool:
     except FilterError:
         return False
     return isinstance(node, query.BoolOp) and node.op == "or"
+
+
+# --------------------------------------------------------------------------- suggestions
+#: Share of a run's measured rows that "hardest by loss" and "least confident" list.
+SUGGEST_FRACTION = 0.01
+#: Label-issue runs the suggestions list (the newest).
+SUGGEST_RUNS = 4
+#: The kinds of suggestion, in the order they are listed.
+SUGGESTION_KINDS = (
+    "label_issues",
+    "relabels",
+    "hardest",
+    "least_confident",
+    "label_next",
+    "excluded",
+)
+#: Bulk actions a suggestion may offer.
+SUGGESTION_ACTIONS = ("exclude", "scale", "relabel", "include")
+#: A run's rank column for "label next" (1 = label first, missing = not ranked).
+LABEL_NEXT_SUFFIX = "_label_next"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One line of the suggestions panel: rows that may deserve a change.
+
+    Attributes
+    ----------
+    key : str
+        Names the line across versions: ``kind`` or ``kind:run``
+        (``"label_issues:r3"``).
+    kind : str
+        One of :data:`SUGGESTION_KINDS`.
+    run : str or None
+        The run the line comes from.
+    title : str
+        A few words for the panel (``"label issues"``).
+    count : int
+        How many rows ``filter`` matches at the version the line was computed at.
+    filter : str
+        Filter text that shows exactly those rows (columns quoted by
+        :func:`quote_column`), so a click shows what the count counts.
+    sort_by : str or None
+        The sort that puts the most pressing rows first (None: dataset order).
+    ascending : bool
+        Its direction.
+    actions : tuple of str
+        The bulk actions offered (of :data:`SUGGESTION_ACTIONS`).
+    detail : str
+        What the line counts, in a sentence.
+    noun : tuple of str
+        Singular and plural noun of the rows, for revision messages.
+    """
+
+    key: str
+    kind: str
+    run: str | None
+    title: str
+    count: int
+    filter: str
+    sort_by: str | None
+    ascending: bool
+    actions: tuple[str, ...]
+    detail: str
+    noun: tuple[str, str]
+
+    def rows_text(self, n: int, *, selected: bool = False) -> str:
+        """``"412 label issues of run r3"``; ``selected`` gives ``"12 selected label ..."``."""
+        return f"{n:,} {'selected ' if selected else ''}{self.noun[n != 1]}"
+
+    def payload(self) -> dict[str, Any]:
+        """The line as the page gets it (``_protocol.SUGGESTION``)."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "run": self.run,
+            "title": self.title,
+            "count": self.count,
+            "filter": self.filter,
+            "sort_by": self.sort_by,
+            "ascending": self.ascending,
+            "actions": list(self.actions),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A suggestion before counting: the part that reads no weights, per column set."""
+
+    template: Suggestion
+    base: np.ndarray | None  # mask of the weight-free filter (None: "weight == 0")
+    included: bool  # the filter adds "and weight > 0": counted against the weights
+
+
+@dataclass(frozen=True)
+class _Run:
+    run: str
+    kind: str
+    columns: frozenset[str]
+
+
+def suggestions(table: WeightTable) -> list[Suggestion]:
+    """What may deserve a change at the table's current version, one line per kind.
+
+    The lines, in order (a line per run for label issues; the newest run for
+    the others; every count is of rows the line's ``filter`` matches):
+
+    ``label_issues`` (per run of :func:`~weightwidget.find_label_issues`, newest first)
+        ``{run}_label_issue and weight > 0``: flagged rows still included; worst
+        ``{run}_label_quality`` first. Excluding them takes them off the line.
+    ``relabels`` (per such run)
+        ``... and label != {run}_suggested_label``: of those, the rows whose
+        suggested label differs from the current label; relabelling them to it
+        takes them off the line.
+    ``hardest`` (the newest :func:`~weightwidget.collect_metrics` run)
+        ``{run}_loss >= q and weight > 0``, ``q`` the loss of the top
+        :data:`SUGGEST_FRACTION` (1%, at least one row) of the rows the run
+        measured (finite loss); highest loss first. ``q`` is fixed per run and
+        column set, so excluded rows leave the line and no others join it.
+    ``least_confident`` (the same run)
+        ``{run}_confidence <= q and weight > 0`` (``and label is not missing``
+        when rows are unlabelled), ``q`` the confidence of the lowest 1% of the
+        labelled rows the run measured; least confident first.
+    ``label_next`` (when rows are unlabelled)
+        ``label is missing``, in the order to label them: by the newest run's
+        ``{run}_label_next`` rank column (1 first; written by the user from
+        :func:`~weightwidget.suggest_to_label`, any strategy), else by the
+        newest metrics run's ``{run}_confidence``, least confident first (the
+        order of ``suggest_to_label(strategy="least_confident")``, ties by row
+        id instead of at random).
+    ``excluded``
+        ``weight == 0``.
+
+    Parts that read no weights (thresholds, the masks of the weight-free
+    terms) are computed once per column set (:func:`table_version`'s second
+    part: new columns, label edits); after a weight edit each count is one
+    ``count_nonzero``. The result is cached per table version.
+
+    Returns
+    -------
+    list of Suggestion
+    """
+    key = table_version(table)
+    c = _caches(table)
+    with c.lock:
+        hit = c.suggestions.get_(key)
+    if hit is not None:
+        return hit
+    plan = _suggestion_plan(table)
+    weights = np.asarray(table.weights)
+    included = weights > 0
+    n_included = int(np.count_nonzero(included))
+    out = []
+    for line in plan:
+        base = line.base
+        if base is None:  # weight == 0
+            count = len(weights) - n_included
+        elif line.included:
+            count = int(np.count_nonzero(base & included))
+        else:
+            count = int(np.count_nonzero(base))
+        out.append(replace(line.template, count=count))
+    with c.lock:
+        return c.suggestions.put(key, out)
+
+
+def suggestion(table: WeightTable, key: str) -> Suggestion:
+    """The current line named ``key``, or ValueError naming the lines there are."""
+    items = suggestions(table)
+    for item in items:
+        if item.key == key:
+            return item
+    known = ", ".join(repr(i.key) for i in items)
+    raise ValueError(f"no suggestion {key[:100]!r} at revision {table.revision}; there are {known}")
+
+
+def suggested_labels(table: WeightTable, run: str, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The rows among ``rows`` whose run suggests another label, and those labels.
+
+    Rows whose ``{run}_suggested_label`` is missing, or equals the current
+    label, are left out.
+
+    Returns
+    -------
+    ids : ndarray of int64
+        The rows to relabel (in the order of ``rows``).
+    labels : ndarray
+        Their suggested labels, values of ``table.classes``.
+    """
+    name = f"{run}_suggested_label"
+    if name not in table.columns:
+        raise ValueError(f"run {run!r} wrote no {name!r} column; relabel needs find_label_issues")
+    codes = _class_codes(table, name)
+    ids = np.asarray(rows, dtype=np.int64)
+    sub = codes[ids]
+    keep = (sub >= 0) & (sub != np.asarray(table.label_codes)[ids])
+    return ids[keep], np.asarray(table.classes)[sub[keep]]
+
+
+def _class_codes(table: WeightTable, name: str) -> np.ndarray:
+    """Index into ``table.classes`` of each value of column ``name`` (-1: missing, unknown)."""
+    key = ("codes", name, _data_key(table, False))
+    c = _caches(table)
+    with c.lock:
+        hit = c.suggest_plans.get_(key)
+    if hit is not None:
+        return hit
+    classes = pd.Index(np.asarray(table.classes))
+    text = pd.Index([_text(v) for v in np.asarray(table.classes)])
+    values = table.column(name)
+    if isinstance(values, pd.Categorical):
+        cats = values.categories
+        per_cat = classes.get_indexer(cats)
+        if (per_cat < 0).any():  # class 3 written as the text "3"
+            per_cat = np.where(per_cat < 0, text.get_indexer([_text(v) for v in cats]), per_cat)
+        codes = np.append(per_cat, -1)[np.asarray(values.codes)]  # code -1 (missing) -> -1
+    else:
+        arr = np.asarray(values)
+        try:
+            codes = classes.get_indexer(arr)
+        except (TypeError, ValueError):
+            codes = text.get_indexer([_text(v) for v in arr])
+    codes = np.asarray(codes, dtype=np.int64)
+    codes.flags.writeable = False
+    with c.lock:
+        return c.suggest_plans.put(key, codes)
+
+
+def _runs(table: WeightTable) -> list[_Run]:
+    """Runs whose columns the table has, newest first, one per name.
+
+    Cached per set of loaded column revisions (runs change only when columns land;
+    a label edit, which changes the column-set version, does not read them again).
+    """
+    runs = getattr(table, "runs", None)
+    if runs is None:
+        return []
+    loaded = getattr(table, "_loaded_columns", None)
+    key = ("runs", table_version(table) if loaded is None else tuple(sorted(loaded)))
+    c = _caches(table)
+    with c.lock:
+        hit = c.suggest_plans.get_(key)
+    if hit is not None:
+        return hit
+    frame = runs()
+    have = set(table.columns)
+    order = np.argsort(frame["committed"].fillna(-1).to_numpy(dtype=np.int64), kind="stable")
+    out: list[_Run] = []
+    seen: set[str] = set()
+    for i in order[::-1]:
+        rec = frame.iloc[int(i)]
+        name = str(rec["run"])
+        if name in seen:
+            continue
+        seen.add(name)
+        cols = frozenset(c for c in rec["columns"] if c in have)
+        out.append(_Run(name, str(rec["kind"]), cols))
+    with c.lock:
+        return c.suggest_plans.put(key, out)
+
+
+def _cut_of(
+    table: WeightTable, name: str, *, high: bool, labelled: np.ndarray | None = None
+) -> tuple[str, str] | None:
+    """:func:`_cut` of a numeric column (over the ``labelled`` rows), or None.
+
+    Cached while the column is the same array and the same rows are labelled, so
+    a label edit that leaves every row labelled does not cut again.
+    """
+    column = table.column(name)
+    values = _numbers(table, name)
+    if values is None:
+        return None
+    rows = None if labelled is None else np.flatnonzero(~labelled)
+    key = ("cut", name, high, id(column), None if rows is None else hash(rows.tobytes()))
+    c = _caches(table)
+    with c.lock:
+        hit = c.suggest_plans.get_(key)
+    if hit is not None and hit[0]() is column:
+        return hit[1]
+    cut = _cut(name, values if labelled is None else values[labelled], high=high)
+    with c.lock:
+        c.suggest_plans.put(key, (weakref.ref(column), cut))
+    return cut
+
+
+def _cut(name: str, values: np.ndarray, *, high: bool) -> tuple[str, str] | None:
+    """The condition keeping the top (``high``) or bottom :data:`SUGGEST_FRACTION`.
+
+    ``name >= q`` (``<= q``), ``q`` the value at the cut; strictly beyond ``q``
+    when the rows tied at ``q`` would more than double the line and some rows
+    lie beyond it (a column of few distinct values, e.g. clipped losses). The
+    bound is written with the fewest digits that select the same rows
+    (``loss >= 2.31``, not ``loss >= 2.3098734520``). Returns the filter term
+    and its words (``"loss >= 2.31"``); None when no value is finite.
+    """
+    finite = np.isfinite(values)
+    vals = values if finite.all() else values[finite]
+    if vals.size == 0:
+        return None
+    k = max(1, math.ceil(SUGGEST_FRACTION * vals.size))
+    i = vals.size - k if high else k - 1
+    q = float(np.partition(vals, i)[i])
+    above, below = vals > q, vals < q  # masks: no copies of a million values
+    n_above, n_below = int(np.count_nonzero(above)), int(np.count_nonzero(below))
+    within = vals.size - (n_below if high else n_above)
+    strict = within > 2 * k and (n_above if high else n_below) > 0
+    op = (">" if strict else ">=") if high else ("<" if strict else "<=")
+    # any bound between q and the next value on the open side selects the same rows
+    if op in (">=", "<"):  # down to just above the next smaller value
+        limit = float(np.max(vals, where=below, initial=-math.inf))
+        bound = _shortest(q, limit, up=False)
+    else:  # up to just below the next larger value
+        bound = _shortest(q, float(np.min(vals, where=above, initial=math.inf)), up=True)
+    return f"{quote_column(name)} {op} {_num(bound)}", f"{op} {_num(bound)}"
+
+
+def _shortest(q: float, limit: float, *, up: bool) -> float:
+    """The number with the fewest significant digits from ``q`` towards ``limit``.
+
+    Rounded up (``up``) it stays below ``limit``, rounded down above it: in
+    ``[q, limit)`` or ``(limit, q]``.
+    """
+    from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+    if q == 0:
+        return 0.0
+    exact = Decimal(repr(q))
+    for digits in range(1, 18):
+        step = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+        x = float(exact.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
+        if (q <= x < limit) if up else (limit < x <= q):
+            return x
+    return q
+
+
+def _numbers(table: WeightTable, name: str) -> np.ndarray | None:
+    values = table.column(name)
+    if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind not in "iuf":
+        return None
+    return values.astype(np.float64, copy=False)
+
+
+def _suggestion_plan(table: WeightTable) -> list[_Line]:
+    """The lines with their weight-free masks, cached per column set (weights aside)."""
+    key = ("plan", _data_key(table, False))
+    c = _caches(table)
+    with c.lock:
+        hit = c.suggest_plans.get_(key)
+    if hit is not None:
+        return hit
+    n = len(table)
+    label = quote_column(table.label)
+    runs = _runs(table)
+    lines: list[_Line] = []
+
+    def add(base_text: str | None, included: bool, **fields: Any) -> None:
+        if base_text is None:
+            base, text = None, "weight == 0"
+        else:
+            base = query.evaluate(base_text, columns(table), n)
+            text = f"{base_text} and weight > 0" if included else base_text
+        lines.append(_Line(Suggestion(count=0, filter=text, **fields), base, included))
+
+    issue_runs = [
+        r
+        for r in runs
+        if all(f"{r.run}_{s}" in r.columns for s in ("label_issue", "suggested_label"))
+    ][:SUGGEST_RUNS]
+    for r in issue_runs:
+        issue = quote_column(f"{r.run}_label_issue")
+        suggested = quote_column(f"{r.run}_suggested_label")
+        quality = f"{r.run}_label_quality"
+        sort = quality if quality in r.columns else None
+        worst = "; worst label quality first" if sort else ""
+        add(
+            issue,
+            True,
+            key=f"label_issues:{r.run}",
+            kind="label_issues",
+            run=r.run,
+            title="label issues",
+            sort_by=sort,
+            ascending=True,
+            actions=("exclude", "scale", "relabel"),
+            detail=f"Rows run {r.run} flagged as likely mislabelled, still included "
+            f"(weight > 0){worst}. Excluding them takes them off this line.",
+            noun=(f"label issue of run {r.run}", f"label issues of run {r.run}"),
+        )
+        add(
+            f"{issue} and {label} != {suggested}",
+            True,
+            key=f"relabels:{r.run}",
+            kind="relabels",
+            run=r.run,
+            title="suggested relabels",
+            sort_by=sort,
+            ascending=True,
+            actions=("relabel", "exclude", "scale"),
+            detail=f"Label issues of run {r.run} whose suggested label differs from the "
+            f"current label, still included{worst}. Relabel sets {r.run}_suggested_label.",
+            noun=(f"suggested relabel of run {r.run}", f"suggested relabels of run {r.run}"),
+        )
+
+    pct = f"{SUGGEST_FRACTION:.0%}"
+    metrics = next(
+        (r for r in runs if r.kind == "metrics" and f"{r.run}_loss" in r.columns),
+        None,
+    )
+    if metrics is not None:
+        loss_name = f"{metrics.run}_loss"
+        cut = _cut_of(table, loss_name, high=True)
+        if cut is not None:
+            add(
+                cut[0],
+                True,
+                key=f"hardest:{metrics.run}",
+                kind="hardest",
+                run=metrics.run,
+                title="hardest by loss",
+                sort_by=loss_name,
+                ascending=False,
+                actions=("exclude", "scale"),
+                detail=f"The top {pct} of run {metrics.run}'s losses (loss {cut[1]}), "
+                "still included; highest loss first.",
+                noun=(
+                    f"hardest row by loss of run {metrics.run}",
+                    f"hardest rows by loss of run {metrics.run}",
+                ),
+            )
+        conf_name = f"{metrics.run}_confidence"
+        unlabelled = table.n_unlabelled > 0
+        if conf_name in metrics.columns:
+            labelled = np.asarray(table.label_codes) >= 0 if unlabelled else None
+            cut = _cut_of(table, conf_name, high=False, labelled=labelled)
+            if cut is not None:
+                term = f" and {label} is not missing" if unlabelled else ""
+                add(
+                    f"{cut[0]}{term}",
+                    True,
+                    key=f"least_confident:{metrics.run}",
+                    kind="least_confident",
+                    run=metrics.run,
+                    title="least confident",
+                    sort_by=conf_name,
+                    ascending=True,
+                    actions=("exclude", "scale"),
+                    detail=f"The lowest {pct} of run {metrics.run}'s confidences over "
+                    f"labelled rows (confidence {cut[1]}), still included; least "
+                    "confident first.",
+                    noun=(
+                        f"least confident row of run {metrics.run}",
+                        f"least confident rows of run {metrics.run}",
+                    ),
+                )
+
+    if table.n_unlabelled > 0:
+        sort, source, order = None, None, "in dataset order (no run ranks them yet)"
+        for r in runs:
+            rank = f"{r.run}{LABEL_NEXT_SUFFIX}"
+            conf_name = f"{r.run}_confidence"
+            if rank in r.columns and _numbers(table, rank) is not None:
+                sort, source = rank, r.run
+                order = f"in run {r.run}'s suggested order ({rank}, 1 first)"
+                break
+            if r.kind == "metrics" and conf_name in r.columns:
+                sort, source = conf_name, r.run
+                order = f"least confident first, by run {r.run}'s confidence"
+                break
+        add(
+            f"{label} is missing",
+            False,
+            key="label_next",
+            kind="label_next",
+            run=source,
+            title="unlabelled: label next",
+            sort_by=sort,
+            ascending=True,
+            actions=(),
+            detail=f"Unlabelled rows (never trained on), {order}. Label them in the table; "
+            "labelled rows leave this line.",
+            noun=("unlabelled row", "unlabelled rows"),
+        )
+
+    add(
+        None,
+        False,
+        key="excluded",
+        kind="excluded",
+        run=None,
+        title="excluded rows",
+        sort_by=None,
+        ascending=True,
+        actions=("include",),
+        detail="Rows with weight 0: never sampled, left out of training.",
+        noun=("excluded row", "excluded rows"),
+    )
+    for line in lines:  # shared by every caller
+        if line.base is not None:
+            line.base.flags.writeable = False
+    with c.lock:
+        return c.suggest_plans.put(key, lines)
 
 
 # --------------------------------------------------------------------------- the view

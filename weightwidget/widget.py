@@ -25,7 +25,7 @@ from . import _protocol as protocol
 from . import _serialize
 from ._protocol import ProtocolError, clip
 from .errors import FilterError, NothingChangedWarning
-from .view import TableView
+from .view import TableView, suggested_labels, suggestion, suggestions, table_version
 
 if TYPE_CHECKING:
     from .table import WeightTable
@@ -144,6 +144,12 @@ class WeightWidget(anywidget.AnyWidget):
     """list of dict: the newest 200 revisions ``revision, parent, created, author,
     message, rows_changed`` (read-only)."""
 
+    runs = traitlets.List(traitlets.Dict(), read_only=True).tag(sync=True)
+    """list of dict: the newest 50 runs (``table.runs()``), oldest first: ``run,
+    revision`` (computed at), ``committed, created, kind, columns, headline``
+    (a few aggregates) (read-only). The history panel shows them beside the
+    revisions."""
+
     can_undo = traitlets.Bool(False, read_only=True).tag(sync=True)
     """bool: whether there is an edit to undo (read-only)."""
 
@@ -184,6 +190,7 @@ class WeightWidget(anywidget.AnyWidget):
         # a bad filter raises FilterError here, before a comm is opened
         self._view = TableView(table, filter=filter)
         self._seen_revision = -1
+        self._runs_version: Any = None
         super().__init__()
         self._handlers: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], list]]] = {
             kind: getattr(self, f"_answer_{kind}") for kind in protocol.REQUESTS
@@ -374,7 +381,17 @@ class WeightWidget(anywidget.AnyWidget):
         self._set("summary", _serialize.summary_payload(t.weights, weight_sum))
         # only the newest revisions travel: the table reads just those headers
         self._set("history", _serialize.history_payload(t.history(limit=HISTORY_ROWS)))
+        self._refresh_runs()
         self._refresh_undo()
+
+    def _refresh_runs(self) -> None:
+        # runs change only with the column set (a new run's columns)
+        version = table_version(self._table)[1]  # type: ignore[index]
+        if version != self._runs_version:
+            self._runs_version = version
+            runs = getattr(self._table, "runs", None)
+            if runs is not None:
+                self._set("runs", _serialize.runs_payload(runs(), protocol.MAX_RUNS))
 
     def _refresh_undo(self) -> None:
         t = self._table
@@ -528,6 +545,57 @@ class WeightWidget(anywidget.AnyWidget):
             raise RequestError(f"the filter would exceed {protocol.MAX_FILTER:,} characters")
         self.filter = text
         return {"ok": True, "filter": self.filter, "matched": self.matched}, []
+
+    def _answer_suggestions(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        # counted in the view, cached per table version (one count_nonzero per line
+        # after a weight edit)
+        items = [s.payload() for s in suggestions(self._table)]
+        return {"kind": "suggestions", "revision": self._table.revision, "items": items}, []
+
+    def _answer_suggestion_action(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
+        # one named revision: "exclude 412 label issues of run r3"
+        item = suggestion(self._table, msg["key"])
+        action, v, t = msg["action"], self._view, self._table
+        if action not in item.actions:
+            offered = ", ".join(item.actions) or "no action"
+            raise RequestError(f"{item.title} offers {offered}, not {action!r}")
+        if v.filter != item.filter:
+            raise RequestError(
+                f"the table no longer shows the {item.noun[1]} (its filter is "
+                f"{protocol.short(v.filter, 80)}); click the line to show them again"
+            )
+        if action == "scale" and "value" not in msg:
+            raise RequestError("value must be the factor for 'scale'; got nothing")
+        selected = msg["target"] == "selection" and not v.select_all
+        if selected and v.selection().size == 0:
+            raise RequestError("nothing is selected; select rows or apply to the shown rows")
+        # the shown rows go as the filter text, resolved under the writer lock
+        where: Any = v.selection() if selected else item.filter
+        count = int(where.size) if selected else v.matched
+        if action == "relabel":
+            assert item.run is not None  # only a run's lines offer it
+            ids = where if selected else np.flatnonzero(v.mask())
+            change, labels = suggested_labels(t, item.run, ids)
+            if change.size == 0:
+                raise RequestError(
+                    f"none of the {item.rows_text(count, selected=selected)} has a suggested "
+                    "label other than its label; nothing to relabel"
+                )
+            text = (
+                f"relabel {item.rows_text(change.size, selected=selected)} to the suggested label"
+            )
+            if change.size < count:
+                text += f" ({count - change.size:,} already carry it or have none)"
+            return self._done(t.set_labels(change, labels, message=text), text, int(change.size))
+        words = item.rows_text(count, selected=selected)
+        if action == "scale":
+            factor = msg["value"]
+            text = f"{'down' if factor < 1 else 'up'}-weight {words} (weight × {factor:g})"
+            rev = t.scale_weights(where, factor, message=text)
+        else:
+            text = f"{action} {words}"
+            rev = t.set_weights(where, 0.0 if action == "exclude" else 1.0, message=text)
+        return self._done(rev, text, count)
 
     def _answer_ping(self, msg: dict[str, Any]) -> tuple[dict[str, Any], list]:
         self._table.latest()  # fires the subscription when another process committed
