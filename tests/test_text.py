@@ -425,3 +425,25 @@ def test_a_column_of_many_chunks_answers_like_one_chunk():
     assert codes_a.tolist() == codes_b.tolist()
     assert labels_a.to_pylist() == labels_b.to_pylist()
     assert many.contains(["V1"]).tolist() == one.contains(["v1"]).tolist()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.sampled_from(["", "a", "ab", "ab\x00", "ab\x00\x00\x00\x00\x00\x00\x00\x00x"]),
+            st.text(alphabet="ab\x00é😀", max_size=20),
+            st.text(max_size=30),
+        ),
+        max_size=80,
+    ),
+    st.booleans(),
+)
+def test_sort_strings_is_pythons_stable_code_point_order(values, ascending):
+    values = [None if v is None else v.encode("utf-8", "replace").decode() for v in values]
+    got = _text.sort_strings(pa.array(values, type=pa.large_string()), ascending=ascending)
+    assert got.tolist() == _reference_order(values, ascending)
+    if len(values) > 3:  # the same over several chunks
+        arr = pa.array(values, type=pa.large_string())
+        chunked = pa.chunked_array([arr[:3], arr[3:]])
+        assert _text.sort_strings(chunked, ascending=ascending).tolist() == got.tolist()

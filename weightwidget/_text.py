@@ -482,6 +482,113 @@ def _hash_step(arr: Any) -> np.ndarray:
     return h
 
 
+# --------------------------------------------------------------------------- sorting
+def _bytes_at(arr: Any, pos: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes ``pos .. pos + width`` of each row as a big-endian number (zero past the end).
+
+    Also the rows' lengths. ``arr`` is one large_string array (its rows in order).
+    """
+    offsets, data = _buffers(arr)
+    lens = np.diff(offsets)
+    padded = np.zeros(len(data) + 8, dtype=np.uint8)
+    padded[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+    words = np.ndarray(shape=(len(data) + 1,), dtype=">u8", buffer=padded, strides=(1,))
+    start = np.minimum(offsets[:-1] + pos, len(data))
+    left = np.clip(lens - pos, 0, 8)
+    word = words[start].astype(np.uint64) & _KEEP[np.minimum(left, width)]
+    return word >> np.uint64(64 - 8 * width), lens
+
+
+class _Rows:
+    """The rows of a text column, read a few bytes at a time for :func:`sort_strings`."""
+
+    def __init__(self, strings: Any) -> None:
+        import pyarrow as pa
+
+        self.chunks = [
+            c.cast(pa.large_string()) if pa.types.is_string(c.type) else c
+            for c in _chunked(strings).chunks
+        ]
+        self.bounds = np.cumsum([0, *(len(c) for c in self.chunks)])
+
+    def read(self, rows: np.ndarray, pos: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bytes ``pos .. pos + width`` (a number) and the length of each of ``rows``."""
+        values = np.empty(len(rows), dtype=np.uint64)
+        lens = np.empty(len(rows), dtype=np.int64)
+        which = np.searchsorted(self.bounds, rows, side="right") - 1
+        for c in np.unique(which).tolist():
+            at = np.flatnonzero(which == c)
+            part = take(self.chunks[c], rows[at] - self.bounds[c])
+            part = part.combine_chunks() if hasattr(part, "combine_chunks") else part
+            values[at], lens[at] = _bytes_at(part, pos, width)
+        return values, lens
+
+
+def sort_strings(strings: Any, *, ascending: bool = True) -> np.ndarray:
+    """Row ids of a string column in code point order: stable, missing last.
+
+    A most-significant-byte-first sort on numbers, not on strings: the first
+    round sorts every row by its first 8 bytes (a big-endian uint64, zero past
+    the end); each next round sorts only the rows still tied with a neighbour,
+    by (their run, the next few bytes) packed into one uint64; rows tied to the
+    end are sorted by length, then by row id. Every round is a numpy sort of
+    contiguous integers, which beats comparing strings scattered in memory
+    (Arrow's ``sort_indices``) several times over at 10M rows. Descending order
+    complements every key, so equal values still keep their row order.
+    """
+    import pyarrow.compute as pc
+
+    source = _Rows(strings)
+    n = int(source.bounds[-1])
+    flip = np.uint64(0) if ascending else ~np.uint64(0)
+    chunked = _chunked(strings)
+    if chunked.null_count:
+        missing = _to_numpy(pc.is_null(chunked))
+        rows, gaps = np.flatnonzero(~missing), np.flatnonzero(missing)
+        del missing
+    else:
+        rows, gaps = np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)
+    key, _ = source.read(rows, 0, 8)
+    key ^= flip
+    order = np.argsort(key)
+    rows, key = rows[order], key[order]
+    del order
+    tied = _tied(key)  # positions (into rows) of runs not yet told apart
+    keys = key[tied]
+    del key
+    pos = 8
+    while len(tied):
+        r = rows[tied]
+        local = np.cumsum(np.r_[True, keys[1:] != keys[:-1]]) - 1  # run of each
+        bits = max(1, int(local[-1]).bit_length())
+        value, lens = source.read(r, pos, (64 - bits) // 8)
+        if bool(np.all(lens <= pos)):  # no bytes left: by length, then by row id
+            by_len = lens if ascending else -lens
+            rows[tied] = r[np.lexsort((r, by_len, local))]
+            break
+        width = (64 - bits) // 8
+        mask = np.uint64((1 << (8 * width)) - 1)
+        packed = (local.astype(np.uint64) << np.uint64(8 * width)) | ((value ^ flip) & mask)
+        sub = np.argsort(packed)
+        rows[tied] = r[sub]
+        packed = packed[sub]
+        inner = _tied(packed)
+        tied, keys = tied[inner], packed[inner]
+        pos += width
+    return np.concatenate([rows, gaps])
+
+
+def _tied(keys: np.ndarray) -> np.ndarray:
+    """Positions of sorted ``keys`` equal to a neighbour."""
+    if len(keys) < 2:
+        return np.empty(0, dtype=np.int64)
+    same = keys[1:] == keys[:-1]
+    tied = np.zeros(len(keys), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    return np.flatnonzero(tied)
+
+
 # --------------------------------------------------------------------------- plain
 class PlainText(TextColumn):
     """The rows' strings themselves (an Arrow-backed pandas string array)."""
@@ -537,14 +644,9 @@ class PlainText(TextColumn):
         return out
 
     def sort_order(self, *, ascending: bool = True) -> np.ndarray:
-        import pyarrow.compute as pc
-
         order = self._order.get(ascending)
         if order is None:
-            direction = "ascending" if ascending else "descending"
-            # Arrow's sort is stable: equal values keep their row order
-            order = pc.array_sort_indices(self.binary(), order=direction, null_placement="at_end")
-            order = self._order[ascending] = order.to_numpy().astype(np.int64, copy=False)
+            order = self._order[ascending] = sort_strings(self.chunked, ascending=ascending)
         return order
 
     def take(self, ids: np.ndarray) -> Any:
