@@ -483,45 +483,70 @@ def _hash_step(arr: Any) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- sorting
-def _bytes_at(arr: Any, pos: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes ``pos .. pos + width`` of each row as a big-endian number (zero past the end).
-
-    Also the rows' lengths. ``arr`` is one large_string array (its rows in order).
-    """
-    offsets, data = _buffers(arr)
-    lens = np.diff(offsets)
-    padded = np.zeros(len(data) + 8, dtype=np.uint8)
-    padded[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-    words = np.ndarray(shape=(len(data) + 1,), dtype=">u8", buffer=padded, strides=(1,))
-    start = np.minimum(offsets[:-1] + pos, len(data))
-    left = np.clip(lens - pos, 0, 8)
-    word = words[start].astype(np.uint64) & _KEEP[np.minimum(left, width)]
-    return word >> np.uint64(64 - 8 * width), lens
-
-
 class _Rows:
-    """The rows of a text column, read a few bytes at a time for :func:`sort_strings`."""
+    """The rows of a text column, read a few bytes at a time for :func:`sort_strings`.
+
+    Reads go straight to each chunk's UTF-8 buffer through an unaligned uint64
+    view (no string is copied); a read that would pass the end of a buffer takes
+    the buffer's last 8 bytes and shifts.
+    """
 
     def __init__(self, strings: Any) -> None:
         import pyarrow as pa
 
-        self.chunks = [
-            c.cast(pa.large_string()) if pa.types.is_string(c.type) else c
-            for c in _chunked(strings).chunks
-        ]
-        self.bounds = np.cumsum([0, *(len(c) for c in self.chunks)])
+        self.parts = []
+        for chunk in _chunked(strings).chunks:
+            arr = chunk.cast(pa.large_string()) if pa.types.is_string(chunk.type) else chunk
+            offsets, data = _buffers(arr)
+            raw = np.frombuffer(data, dtype=np.uint8) if len(data) else np.zeros(0, np.uint8)
+            if len(raw) < 8:  # too short for a view: a padded copy (a few bytes)
+                raw = np.concatenate([raw, np.zeros(8, dtype=np.uint8)])
+            words = np.ndarray(shape=(len(raw) - 7,), dtype=">u8", buffer=raw, strides=(1,))
+            self.parts.append((offsets, words, arr))  # arr: keeps the buffer alive
+        self.bounds = np.cumsum([0, *(len(p[0]) - 1 for p in self.parts)])
+        self.chunk_of: np.ndarray | None = None  # chunk of each row, when several
+        if len(self.parts) > 1:
+            sizes = np.diff(self.bounds)
+            self.chunk_of = np.repeat(np.arange(len(sizes), dtype=np.int16), sizes)
 
     def read(self, rows: np.ndarray, pos: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Bytes ``pos .. pos + width`` (a number) and the length of each of ``rows``."""
+        """Bytes ``pos .. pos + width`` of ``rows`` as big-endian numbers, and their lengths.
+
+        Bytes past a row's end read as zero. In steps of rows: the temporaries
+        stay small.
+        """
         values = np.empty(len(rows), dtype=np.uint64)
         lens = np.empty(len(rows), dtype=np.int64)
-        which = np.searchsorted(self.bounds, rows, side="right") - 1
-        for c in np.unique(which).tolist():
-            at = np.flatnonzero(which == c)
-            part = take(self.chunks[c], rows[at] - self.bounds[c])
-            part = part.combine_chunks() if hasattr(part, "combine_chunks") else part
-            values[at], lens[at] = _bytes_at(part, pos, width)
+        for i in range(0, len(rows), _STEP):
+            part = rows[i : i + _STEP]
+            if self.chunk_of is None:
+                values[i : i + len(part)], lens[i : i + len(part)] = self._read(0, part, pos, width)
+                continue
+            which = self.chunk_of[part]
+            order = np.argsort(which, kind="stable")  # a radix sort of small ints
+            edges = np.searchsorted(which[order], np.arange(len(self.parts) + 1))
+            for c in range(len(self.parts)):
+                at = order[edges[c] : edges[c + 1]]
+                if len(at):
+                    got = self._read(c, part[at] - self.bounds[c], pos, width)
+                    values[i + at], lens[i + at] = got
         return values, lens
+
+    def _read(self, c: int, rows: np.ndarray, pos: int, width: int) -> tuple[Any, Any]:
+        offsets, words, _ = self.parts[c]
+        start = offsets[rows]
+        lens = offsets[rows + 1] - start
+        at = start + pos
+        last = len(words) - 1  # the last position a whole word can be read from
+        base = np.minimum(at, last)
+        word = words[base].astype(np.uint64)
+        over = at - base  # bytes the read was moved back by (0..8)
+        if over.any():  # shift them out; a shift by 64 is not defined, so 8 bytes -> 0
+            word = np.where(
+                over >= 8, np.uint64(0), word << (8 * np.minimum(over, 7)).astype(np.uint64)
+            )
+        word &= _KEEP[np.clip(lens - pos, 0, width)]
+        return word >> np.uint64(64 - 8 * width), lens
 
 
 def sort_strings(strings: Any, *, ascending: bool = True) -> np.ndarray:
@@ -559,23 +584,39 @@ def sort_strings(strings: Any, *, ascending: bool = True) -> np.ndarray:
     pos = 8
     while len(tied):
         r = rows[tied]
-        local = np.cumsum(np.r_[True, keys[1:] != keys[:-1]]) - 1  # run of each
+        local = _run_ids(keys).view(np.uint64)  # the run of each tied row (>= 0)
+        del keys
         bits = max(1, int(local[-1]).bit_length())
-        value, lens = source.read(r, pos, (64 - bits) // 8)
+        width = (64 - bits) // 8
+        value, lens = source.read(r, pos, width)
         if bool(np.all(lens <= pos)):  # no bytes left: by length, then by row id
             by_len = lens if ascending else -lens
             rows[tied] = r[np.lexsort((r, by_len, local))]
             break
-        width = (64 - bits) // 8
-        mask = np.uint64((1 << (8 * width)) - 1)
-        packed = (local.astype(np.uint64) << np.uint64(8 * width)) | ((value ^ flip) & mask)
-        sub = np.argsort(packed)
+        del lens
+        value ^= flip
+        value &= np.uint64((1 << (8 * width)) - 1)
+        local <<= np.uint64(8 * width)
+        value |= local  # (run, next bytes) in one number
+        del local
+        sub = np.argsort(value)
         rows[tied] = r[sub]
-        packed = packed[sub]
-        inner = _tied(packed)
-        tied, keys = tied[inner], packed[inner]
+        del r
+        value = value[sub]
+        del sub
+        inner = _tied(value)
+        tied, keys = tied[inner], value[inner]
+        del value, inner
         pos += width
     return np.concatenate([rows, gaps])
+
+
+def _run_ids(keys: np.ndarray) -> np.ndarray:
+    """0, 0, 1, 1, 1, 2, ...: a new id wherever sorted ``keys`` change."""
+    change = np.empty(len(keys), dtype=np.int64)
+    change[:1] = 0
+    np.not_equal(keys[1:], keys[:-1], out=change[1:], casting="unsafe")
+    return np.cumsum(change, out=change)
 
 
 def _tied(keys: np.ndarray) -> np.ndarray:
