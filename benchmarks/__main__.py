@@ -27,6 +27,7 @@ SUITES = {
     "samplers": ("samplers", "benchmarks.bench_samplers"),
     "widget": ("widget", "benchmarks.bench_widget"),
     "ingest": ("ingestion (from_pandas, open)", "benchmarks.bench_ingest"),
+    "scale": ("ten million rows end to end, beside one million", "benchmarks.bench_scale"),
     "curation": ("curation", "benchmarks.bench_curation"),
     "s3": ("team store on S3 (SeaweedFS) beside the local store", "benchmarks.bench_s3"),
 }

@@ -3,9 +3,11 @@
 The frame is what issue 10 measured: an int label, a float32 column, a float64
 column and a short text column (captions like ``"truck 553"``, about 60 % of
 them distinct, in pandas' default string dtype; at 1M rows also as object dtype,
-the default before pandas 3). Every figure is taken in a fresh process, and
-the anchor (``df.to_parquet`` / ``pd.read_parquet`` of the same frame) in the
-same run.
+the default before pandas 3). Such text stays plain Arrow strings; a last frame
+has a caption of 200 distinct values instead (``"truck 7"``), which is
+dictionary-encoded (see :mod:`weightwidget._text`), so both representations'
+ingestion is measured. Every figure is taken in a fresh process, and the anchor
+(``df.to_parquet`` / ``pd.read_parquet`` of the same frame) in the same run.
 
 Memory: each child builds the frame, then takes its resident size (VmRSS) as the
 baseline and resets the kernel's high-water mark (``/proc/self/clear_refs``);
@@ -37,8 +39,9 @@ phase, n, text, tmp = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 rng = np.random.default_rng(0)
 label = rng.integers(0, 10, n)
 words = np.array(["cat", "dog", "bird", "fish", "horse", "frog", "deer", "ship", "truck", "plane"])
+suffix = rng.integers(0, 20 if text == "few" else n, n)  # few: 200 distinct captions
 caption = pc.binary_join_element_wise(
-    pa.array(words[label]), pa.array(rng.integers(0, n, n)).cast(pa.string()), " "
+    pa.array(words[label]), pa.array(suffix).cast(pa.string()), " "
 )
 df = pd.DataFrame({
     "label": label,
@@ -49,7 +52,7 @@ df = pd.DataFrame({
 })
 if text == "object":
     df["caption"] = df["caption"].astype(object)
-del label, caption
+del label, caption, suffix
 frame = int(df.memory_usage(deep=True).sum())
 if phase == "open":  # the store and the parquet file were written by an earlier child
     del df
@@ -146,6 +149,28 @@ def run(quick: bool = False) -> list[dict]:
                 big["to_parquet"]["seconds"] / small["to_parquet"]["seconds"],
             )
         )
+    few_n = sizes[-1]
+    few = measure(few_n, "few")
+    rows.append(
+        row(
+            f"from_pandas, {few_n // 1_000_000}M rows, 200 distinct captions (dictionary)",
+            few["build"]["seconds"],
+            "s",
+            "within 3x",
+            "df.to_parquet (same frame)",
+            few["to_parquet"]["seconds"],
+        )
+    )
+    rows.append(
+        row(
+            f"peak memory over the frame: the same, {few_n // 1_000_000}M",
+            few["build"]["memory"],
+            "x",
+            "< 2x",
+            "df.to_parquet",
+            few["to_parquet"]["memory"],
+        )
+    )
     obj = measure(1_000_000, "object")
     rows.append(
         row(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 import weightwidget as ww
-from weightwidget import _columns, _serialize, query
+from weightwidget import _columns, _serialize, _text, query
 from weightwidget.errors import StoreMismatchError
 
 from .conftest import run_json
@@ -36,26 +37,34 @@ TEXT_DTYPES = [
 ]
 
 
-def _arrow_backed(cat: pd.Categorical) -> bool:
-    return isinstance(cat.categories.dtype, pd.StringDtype) and (
-        cat.categories.dtype.storage == "pyarrow"
-    )
+def _arrow_backed(values: Any) -> bool:
+    dtype = values.categories.dtype if isinstance(values, pd.Categorical) else values.dtype
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+
+
+@pytest.fixture(params=["dictionary", "plain"])
+def text_form(request, monkeypatch):
+    """Run a test with text columns held either way (the sample's rule, forced)."""
+    monkeypatch.setattr(_text, "MAX_DISTINCT_SHARE", 1.0 if request.param == "dictionary" else 0.0)
+    return request.param
 
 
 # ---------------------------------------------------------------- text stays Arrow
 
 
 @pytest.mark.parametrize("dtype", TEXT_DTYPES)
-def test_text_columns_of_every_dtype_become_arrow_backed_categoricals(store_path, dtype):
+def test_text_columns_of_every_dtype_stay_arrow_backed(store_path, dtype, text_form):
     words = ["b cat", "a dog", None, "b cat", "c Cat", "a dog"]
     caption = pd.Series(np.array(words, dtype=object), dtype=object)
     if dtype is not None:
         caption = caption.astype(dtype)
     df = pd.DataFrame({"label": [0, 1, 0, 1, 0, 1], "caption": caption})
     t = ww.WeightTable.from_pandas(df, label="label", store=store_path)
+    dictionary = text_form == "dictionary" or dtype == "category"  # a Categorical stays one
     for table in (t, ww.WeightTable.open(store_path)):
         cat = table.column("caption")
-        assert isinstance(cat, pd.Categorical)
+        assert isinstance(cat, pd.Categorical) == dictionary
+        assert isinstance(cat, pd.Categorical) or isinstance(cat, pd.arrays.ArrowStringArray)
         assert _arrow_backed(cat)  # no Python str per row or per category
         assert np.asarray(cat.astype(object)).tolist()[:2] == ["b cat", "a dog"]
         assert pd.isna(cat[2])
@@ -97,26 +106,39 @@ def test_text_labels_keep_their_public_form(store_path):
         assert table.labels.dtype == object
 
 
-def test_store_files_hold_codes_and_one_dictionary_per_text_column(store_path):
-    n = 1000
-    df = pd.DataFrame({"label": np.arange(n) % 2, "text": [f"row {i}" for i in range(n)]})
-    ww.WeightTable.from_pandas(df, label="label", store=store_path)
-    (folder,) = (Path(store_path) / "base").iterdir()  # one folder per creation
-    assert sorted(p.name for p in folder.iterdir()) == ["columns.parquet", "text-1.parquet"]
+def test_store_files_hold_codes_and_a_dictionary_or_the_plain_text(store_path):
     import pyarrow.parquet as pq
 
+    n = 1000
+    df = pd.DataFrame(
+        {
+            "label": np.arange(n) % 2,
+            "text": [f"row {i}" for i in range(n)],  # all distinct: plain
+            "word": [f"w{i % 5}" for i in range(n)],  # 5 values: a dictionary
+        }
+    )
+    t = ww.WeightTable.from_pandas(df, label="label", store=store_path)
+    assert isinstance(t.column("text"), pd.arrays.ArrowStringArray)
+    assert isinstance(t.column("word"), pd.Categorical)
+    (folder,) = (Path(store_path) / "base").iterdir()  # one folder per creation
+    assert sorted(p.name for p in folder.iterdir()) == ["columns.parquet", "text-2.parquet"]
     columns = pq.read_table(folder / "columns.parquet")
-    assert columns.schema.field("c1").type == pa.int32()  # codes, not strings
-    assert pq.read_table(folder / "text-1.parquet").num_rows == n
+    assert columns.schema.field("c1").type == pa.large_string()  # the text, written once
+    assert columns.schema.field("c2").type == pa.int32()  # codes, not strings
+    assert pq.read_table(folder / "text-2.parquet").num_rows == 5
+    again = ww.WeightTable.open(store_path)
+    assert isinstance(again.column("text"), pd.arrays.ArrowStringArray)
+    assert isinstance(again.column("word"), pd.Categorical)
+    assert again.column("text").tolist() == df["text"].tolist()
 
 
 def test_text_column_encodes_in_one_arrow_pass():
     strings = pa.array(["x", None, "y", "x"])
-    cat = _columns.text_column(strings)
+    cat = _columns.text_column(strings, dictionary=True)
     assert cat.codes.tolist() == [0, -1, 1, 0]
     assert _arrow_backed(cat)
     chunked = pa.chunked_array([pa.array(["x", "y"]), pa.array(["y", "z"])])
-    assert np.asarray(_columns.text_column(chunked).astype(object)).tolist() == [
+    assert np.asarray(_columns.text_column(chunked, dictionary=True).astype(object)).tolist() == [
         "x",
         "y",
         "y",

@@ -60,6 +60,21 @@ NUMERIC = ["f", "g", "i", "k", "u", "b", "größe", "my col", "and"]
 TEXT = ["s", "t", "a`b"]
 FLAG_COLUMNS = ["b", "and"]
 
+
+def _plain(values: pd.Categorical) -> Any:
+    """The same text as pandas' Arrow-backed strings (a mostly-distinct column's form)."""
+    return pd.array(np.asarray(values.astype(object)), dtype="str")
+
+
+#: The text columns in each representation (weightwidget._text): every one a
+#: Categorical, every one plain strings, and both side by side (text-vs-text).
+FORMS: dict[str, dict[str, Any]] = {
+    "dictionary": COLUMNS,
+    "plain": {k: _plain(v) if k in TEXT else v for k, v in COLUMNS.items()},
+    "mixed": {k: _plain(v) if k in ("s", "a`b") else v for k, v in COLUMNS.items()},
+}
+form = pytest.mark.parametrize("form", list(FORMS))
+
 INT_LITERALS = [0, 1, 2, 3, 7, 127, 128, 2**53, 2**53 + 1, 2**62, 2**63 - 1, 2**63, 2**64, 10**400]
 FLOAT_LITERALS = [0.0, 0.1, 0.2, 1.5, 2.5, 1e300, 1e38, 3.4e38, 1e39, 1e-320, math.inf]
 TEXT_LITERALS = ["", "a", "A", "ab", "b", "c", "zz", "Straße", "STRASSE", "ß", "ss", "é", "É"]
@@ -375,9 +390,9 @@ def condition(draw: Any, depth: int = 3) -> Expr:
 
 
 # --------------------------------------------------------------------------- properties
-def _mask_or_filter_error(text: str) -> np.ndarray | FilterError:
+def _mask_or_filter_error(text: str, form: str) -> np.ndarray | FilterError:
     try:
-        mask = query.evaluate(text, COLUMNS, N)
+        mask = query.evaluate(text, FORMS[form], N)
     except FilterError as e:
         assert isinstance(e.position, int) and 0 <= e.position <= len(text), e.position
         assert len(e.reason) <= 400, e.reason
@@ -394,16 +409,18 @@ TOKENS = [
 ]  # fmt: skip
 
 
+@form
 @settings(deadline=5000)
 @given(st.text())
-def test_any_text_is_a_mask_or_a_filter_error(text):
-    _mask_or_filter_error(text)
+def test_any_text_is_a_mask_or_a_filter_error(form, text):
+    _mask_or_filter_error(text, form)
 
 
+@form
 @settings(deadline=5000)
 @given(st.lists(st.sampled_from(TOKENS), max_size=30).map(" ".join))
-def test_any_token_soup_is_a_mask_or_a_filter_error(text):
-    _mask_or_filter_error(text)
+def test_any_token_soup_is_a_mask_or_a_filter_error(form, text):
+    _mask_or_filter_error(text, form)
 
 
 @st.composite
@@ -426,14 +443,15 @@ def nearly_valid(draw: Any) -> str:
     return text
 
 
+@form
 @settings(deadline=5000)
 @given(nearly_valid())
-def test_nearly_valid_filters_are_a_mask_or_a_filter_error(text):
-    _mask_or_filter_error(text)
+def test_nearly_valid_filters_are_a_mask_or_a_filter_error(form, text):
+    _mask_or_filter_error(text, form)
 
 
-def _check(expr: Expr) -> None:
-    mask = query.evaluate(expr.text, COLUMNS, N)
+def _check(expr: Expr, form: str = "dictionary") -> None:
+    mask = query.evaluate(expr.text, FORMS[form], N)
     expected = np.array(expr.rows, dtype=bool)
     assert np.flatnonzero(mask).tolist() == np.flatnonzero(expected).tolist(), expr.text
 
@@ -441,11 +459,12 @@ def _check(expr: Expr) -> None:
 # HYPOTHESIS_PROFILE=thorough runs 5,000 examples here: minutes of data generation on a
 # shared machine, so more than pyproject's 600 s per test; each example keeps its deadline
 @pytest.mark.timeout(1800)
+@form
 @settings(deadline=5000)
 @given(st.lists(condition(), min_size=1, max_size=5))  # several per example: more reach
-def test_generated_filters_select_what_the_reference_selects(exprs):
+def test_generated_filters_select_what_the_reference_selects(form, exprs):
     for expr in exprs:
-        _check(expr)
+        _check(expr, form)
 
 
 def _literal(value: Any) -> Expr:
@@ -472,20 +491,25 @@ def test_each_numeric_column_against_its_own_values_and_neighbours(name):
         _check(_cond(f"{column.text} in [{literal.text}, 12345]", hits))
 
 
+@form
 @pytest.mark.parametrize("name", TEXT)
-def test_each_text_column_against_text_values(name):
+def test_each_text_column_against_text_values(name, form):
     column = Expr(_name(name), "text", ROWS[name], "text")
     for value in {*TEXT_LITERALS, *(v for v in ROWS[name] if v is not None), "zzz", "0"}:
         literal = Expr(_quote(value), "text", [value] * N, None)
         for op in OPS:
-            _check(_cond(f"{column.text} {op} {literal.text}", _compare(op, column, literal)))
-            _check(_cond(f"{literal.text} {op} {column.text}", _compare(op, literal, column)))
+            _check(_cond(f"{column.text} {op} {literal.text}", _compare(op, column, literal)), form)
+            _check(_cond(f"{literal.text} {op} {column.text}", _compare(op, literal, column)), form)
         found = [x is not None and value.casefold() in x.casefold() for x in column.rows]
-        _check(_cond(f"{column.text} contains {literal.text}", found))
+        _check(_cond(f"{column.text} contains {literal.text}", found), form)
         listed = [x == value for x in column.rows]
-        _check(_cond(f"{column.text} in [{literal.text}]", listed))
-        _check(_cond(f"{column.text} not in [{literal.text}]", [not x for x in listed]))
-    _check(_cond(f"{column.text} is missing", [x is None for x in column.rows]))
+        _check(_cond(f"{column.text} in [{literal.text}]", listed), form)
+        _check(_cond(f"{column.text} not in [{literal.text}]", [not x for x in listed]), form)
+    _check(_cond(f"{column.text} is missing", [x is None for x in column.rows]), form)
+    for other in TEXT:  # text against text, each pair of representations
+        right = Expr(_name(other), "text", ROWS[other], "text")
+        for op in OPS:
+            _check(_cond(f"{column.text} {op} {right.text}", _compare(op, column, right)), form)
 
 
 def _quote(value: str) -> str:

@@ -4,16 +4,20 @@ One way through, each column typed once:
 
 1. :func:`normalise` turns every user column into one of four kinds (``numeric``,
    ``bool``, ``string``, ``image``) and refuses what the table cannot represent,
-   naming the column. Numbers and booleans become numpy arrays, text a
-   ``pandas.Categorical`` whose categories are an Arrow-backed string ``Index``
-   (filters compare categories and map codes; no per-row Python strings), and
-   same-shape arrays per row become one ``(n, h, w[, c])`` image array.
-2. :func:`column_hashes` fingerprints the typed arrays by hashing their buffers.
+   naming the column. Numbers and booleans become numpy arrays, and same-shape
+   arrays per row one ``(n, h, w[, c])`` image array. Text stays Arrow (no
+   per-row Python strings) in one of two representations that
+   :mod:`weightwidget._text` chooses from a sample: a ``pandas.Categorical``
+   over Arrow-backed categories when few values are distinct (always for the
+   label column), pandas' Arrow-backed string array when most are.
+2. :func:`column_hashes` fingerprints the typed arrays by hashing their buffers
+   (text: the same hash for either representation).
 3. :func:`encode_base_files` encodes them with pyarrow into the files the store
    writes as they are (it never looks inside): ``columns.parquet`` (numbers,
-   booleans, text codes), one ``text-<i>.parquet`` dictionary per text column
-   and one ``tensor-<i>.npy`` per image column. Files are named by position,
-   never by user text; names live in JSON inside the parquet metadata.
+   booleans, text codes, plain text), one ``text-<i>.parquet`` dictionary per
+   dictionary-encoded text column and one ``tensor-<i>.npy`` per image column.
+   Files are named by position, never by user text; names live in JSON inside
+   the parquet metadata.
 4. :func:`decode_base` reads them back, again without per-row Python objects.
 """
 
@@ -32,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _text
+
 __all__ = [
     "KINDS",
     "RESERVED",
@@ -49,15 +55,17 @@ KINDS = ("numeric", "bool", "string", "image")
 #: widget's columns, in ``WeightTable.column``). A data column may not take them.
 RESERVED = ("weight", "row")
 #: How :func:`fingerprint` identifies data. Stores written before it was recorded
-#: in ``meta.json`` used method 1 (:func:`legacy_fingerprint`).
-FINGERPRINT_METHOD = 2
+#: in ``meta.json`` used method 1 (:func:`legacy_fingerprint`); method 2 hashed a
+#: text column's dictionary and codes (:func:`method2_column_hash`), method 3 its
+#: rows' text, the same whichever representation holds it.
+FINGERPRINT_METHOD = 3
 _INT64_MAX = float(2**63)
 
 
 # --------------------------------------------------------------------------- kinds
 def column_kind(values: Any) -> str:
     """Classify a column: ``"numeric"``, ``"bool"``, ``"string"`` or ``"image"``."""
-    if isinstance(values, pd.Categorical):
+    if _text.is_text(values):
         return "string"
     arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if arr.ndim >= 2:
@@ -328,7 +336,8 @@ def normalise(
     # text first: its encoder's working memory is given back before the numbers are copied
     for key in sorted(data, key=lambda k: _plain_numbers(data[k])):
         values = data[key]
-        out, kind = normalise_one(key, values)
+        # labels are classes: always a dictionary (codes), whatever their count
+        out, kind = normalise_one(key, values, dictionary=True if key == label else None)
         if n_rows is None:
             n_rows, first = len(out), repr(key)
         elif len(out) != n_rows:
@@ -362,8 +371,11 @@ def normalise_columns(
     return normalise(data, label=label, n_rows=n_rows).columns
 
 
-def normalise_one(key: str, values: Any) -> tuple[Any, str]:
-    """One user column as a typed array and its kind."""
+def normalise_one(key: str, values: Any, *, dictionary: bool | None = None) -> tuple[Any, str]:
+    """One user column as a typed array and its kind.
+
+    ``dictionary`` forces a text column's representation (see :func:`text_column`).
+    """
     import pyarrow as pa
 
     if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
@@ -373,7 +385,7 @@ def normalise_one(key: str, values: Any) -> tuple[Any, str]:
     if isinstance(values, pd.Index):
         values = pd.Series(values, copy=False)
     if isinstance(values, pd.Series):
-        return _series(key, values)
+        return _series(key, values, dictionary)
     if isinstance(values, pd.Categorical):
         return _categorical(values)
     if (
@@ -389,10 +401,11 @@ def normalise_one(key: str, values: Any) -> tuple[Any, str]:
     if arr.ndim == 0:
         raise ValueError(f"column {key!r} must be an array, one value per sample")
     if arr.dtype == object:
-        return _objects(key, arr)
+        return _objects(key, arr, dictionary)
     if arr.dtype.kind in "US":
         _check_1d(key, arr)
-        return text_column(pa.array(arr.astype(str), type=pa.string())), "string"
+        strings = pa.array(arr.astype(str), type=pa.large_string())
+        return text_column(strings, dictionary=dictionary), "string"
     if arr.dtype.kind not in "iufb":
         raise TypeError(
             f"column {key!r} has unsupported dtype {arr.dtype}; the table holds numbers, "
@@ -437,7 +450,7 @@ def _numeric_array(key: str, arr: np.ndarray, *, copy: bool) -> tuple[np.ndarray
     return np.ascontiguousarray(arr).copy() if copy else np.ascontiguousarray(arr), "image"
 
 
-def _series(key: str, s: pd.Series) -> tuple[Any, str]:
+def _series(key: str, s: pd.Series, dictionary: bool | None = None) -> tuple[Any, str]:
     import pyarrow as pa
 
     dtype = s.dtype
@@ -446,10 +459,10 @@ def _series(key: str, s: pd.Series) -> tuple[Any, str]:
     if isinstance(dtype, np.dtype) and dtype.kind in "iufb":
         return _numeric_array(key, s.to_numpy(), copy=True)  # the frame may change later
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
-        return _objects(key, s.to_numpy())
+        return _objects(key, s.to_numpy(), dictionary)
     if _is_text(dtype):
         # Arrow-backed (pandas' default str, string[pyarrow], ArrowDtype) or python strings
-        return text_column(pa.array(s.array)), "string"
+        return text_column(pa.array(s.array), dictionary=dictionary), "string"
     arrow_bool = isinstance(dtype, pd.ArrowDtype) and pa.types.is_boolean(dtype.pyarrow_dtype)
     if dtype.kind == "b" or arrow_bool:
         if s.hasnans:
@@ -461,7 +474,8 @@ def _series(key: str, s: pd.Series) -> tuple[Any, str]:
         return np.array(s.to_numpy(dtype=np.dtype(dtype.numpy_dtype)), copy=True), "numeric"
     # datetimes, periods, intervals, ...: shown and filtered as their text ("NaT" too)
     strings = s.astype(str).to_numpy(dtype=object)
-    return text_column(pa.array(strings, type=pa.string(), from_pandas=True)), "string"
+    strings = pa.array(strings, type=pa.large_string(), from_pandas=True)
+    return text_column(strings, dictionary=dictionary), "string"
 
 
 def _is_text(dtype: Any) -> bool:
@@ -482,14 +496,15 @@ def _refuse_nullable_bool(key: str, missing: np.ndarray) -> None:
     )
 
 
-def _objects(key: str, arr: np.ndarray) -> tuple[Any, str]:
+def _objects(key: str, arr: np.ndarray, dictionary: bool | None = None) -> tuple[Any, str]:
     """An object column: text, numbers, booleans, or one array/image per row."""
     import pyarrow as pa
 
     _check_1d(key, arr)
     inferred = pd.api.types.infer_dtype(arr, skipna=True)
     if inferred in ("string", "empty"):
-        return text_column(pa.array(arr, type=pa.string(), from_pandas=True)), "string"
+        strings = pa.array(arr, type=pa.large_string(), from_pandas=True)
+        return text_column(strings, dictionary=dictionary), "string"
     if inferred == "boolean":
         missing = pd.isna(arr)
         if missing.any():
@@ -530,7 +545,8 @@ def _objects(key: str, arr: np.ndarray) -> tuple[Any, str]:
     missing = pd.isna(arr)
     strings = pd.Series(arr, dtype=object).astype(str).to_numpy(dtype=object)
     strings[missing] = None
-    return text_column(pa.array(strings, type=pa.string(), from_pandas=True)), "string"
+    strings = pa.array(strings, type=pa.large_string(), from_pandas=True)
+    return text_column(strings, dictionary=dictionary), "string"
 
 
 def _categorical(values: pd.Categorical) -> tuple[Any, str]:
@@ -546,18 +562,6 @@ def _categorical(values: pd.Categorical) -> tuple[Any, str]:
 
 
 # --------------------------------------------------------------------------- text
-def _str_dtype() -> Any:
-    try:  # pandas' default str dtype (NaN for missing), Arrow-backed
-        return pd.StringDtype("pyarrow", na_value=np.nan)
-    except TypeError:  # pandas < 2.3
-        return pd.StringDtype("pyarrow")
-
-
-def arrow_index(strings: Any) -> pd.Index:
-    """An Arrow-backed string ``Index`` over a pyarrow string array (no Python strs)."""
-    return pd.Index(pd.array(strings, dtype=_str_dtype()), copy=False)
-
-
 def _arrow_strings(index: pd.Index) -> Any:
     """The categories of a text column as one pyarrow (large_)string array."""
     import pyarrow as pa
@@ -577,59 +581,18 @@ def _sort_indices(strings: Any) -> np.ndarray:
 
 
 def make_categorical(codes: np.ndarray, strings: Any) -> pd.Categorical:
-    """A Categorical over Arrow-backed categories (``strings`` distinct, no nulls).
+    """A Categorical over Arrow-backed categories (``strings`` distinct, no nulls)."""
+    return _text.categorical(codes, strings)
 
-    ``strings`` comes from Arrow's ``dictionary_encode`` (or a store file written
-    from one), so it is unique by construction. pandas' public ``CategoricalDtype``
-    checks uniqueness through an object-dtype hash table, which turns every
-    category into a Python ``str`` (1.3 s of a 3.7 s build at 1M distinct
-    captions); the fast path skips that check, and the public one is the fallback.
+
+def text_column(strings: Any, *, dictionary: bool | None = None) -> Any:
+    """A pyarrow string column as a Categorical or a plain Arrow-backed string array.
+
+    :func:`weightwidget._text.wants_dictionary` decides from a sample unless
+    ``dictionary`` says; the encoder's working memory is given back before the
+    next column.
     """
-    categories = arrow_index(strings)
-    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
-    try:
-        dtype = fast(categories, ordered=False) if fast is not None else None
-    except TypeError:  # its signature changed: take the public path
-        dtype = None
-    if dtype is None:
-        dtype = pd.CategoricalDtype(categories, ordered=False)
-    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
-
-
-def text_column(strings: Any) -> pd.Categorical:
-    """Dictionary-encode a pyarrow string array in one pass (nulls become code -1).
-
-    Categories keep the order of first appearance: sorting millions of distinct
-    captions at ingestion would cost more than writing them (the filter and
-    sort code handle any category order).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(strings, pa.ChunkedArray):  # one chunk: no copy of the text
-        strings = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
-    encoded = pc.dictionary_encode(strings)
-    codes = encoded.indices
-    if codes.null_count:
-        codes = codes.fill_null(-1)
-    out = make_categorical(codes.to_numpy(zero_copy_only=False), encoded.dictionary)
-    del encoded, codes
-    release_arrow_memory()  # the encoder's hash table: give it back before the next column
-    return out
-
-
-def _string_buffers(strings: Any) -> tuple[np.ndarray, Any]:
-    """Offsets (int64, from 0) and UTF-8 bytes of a string array, whatever its offset width."""
-    import pyarrow as pa
-
-    arr = strings.cast(pa.large_string()) if pa.types.is_string(strings.type) else strings
-    _, off_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    if len(offsets) and offsets[0] != 0:  # a slice: rebase (a copy only then)
-        start = int(offsets[0])
-        return offsets - start, memoryview(data_buf)[start : int(offsets[-1])]
-    data = memoryview(data_buf)[: int(offsets[-1])] if len(offsets) else b""
-    return offsets, data
+    return _text.encode(strings, dictionary=dictionary)
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -648,12 +611,35 @@ def array_hash(values: np.ndarray, *, method: int = FINGERPRINT_METHOD) -> str:
     return h.hexdigest()[:16]
 
 
-def column_hash(values: Any, kind: str) -> str:
-    """Hash of one typed column, from its buffers (text: dictionary bytes + codes)."""
+def column_hash(values: Any, kind: str, *, method: int = FINGERPRINT_METHOD) -> str:
+    """Hash of one typed column, from its buffers (text: its rows' lengths and bytes).
+
+    A text column hashes the same as a Categorical or as plain strings, so the
+    representation the sample chose never changes a table's identity.
+    """
     if kind != "string":
         return array_hash(values)
+    if method == 2:
+        return method2_column_hash(values)
     h = _hasher()
-    offsets, data = _string_buffers(_arrow_strings(values.categories))
+    _text.as_text(values).hash_into(h)
+    return h.hexdigest()[:16]
+
+
+def method2_column_hash(values: Any) -> str:
+    """Method 2's text hash: the dictionary's bytes, then the int32 codes.
+
+    Only for reusing a store of that method; plain text is dictionary-encoded
+    for it (in first-appearance order, as ingestion then did).
+    """
+    import pyarrow as pa
+
+    if not isinstance(values, pd.Categorical):
+        values = _text.dictionary_encode(_text.as_text(values).arrow())
+    strings = _arrow_strings(values.categories)
+    arr = strings.cast(pa.large_string()) if pa.types.is_string(strings.type) else strings
+    offsets, data = _text._buffers(arr)
+    h = _hasher()
     h.update(b"text")
     h.update(memoryview(np.ascontiguousarray(offsets)).cast("B"))
     h.update(data)
@@ -661,14 +647,54 @@ def column_hash(values: Any, kind: str) -> str:
     return h.hexdigest()[:16]
 
 
-def column_hashes(columns: dict[str, Any], kinds: dict[str, str]) -> dict[str, str]:
-    return {key: column_hash(values, kinds[key]) for key, values in columns.items()}
+def column_hashes(
+    columns: dict[str, Any], kinds: dict[str, str], *, method: int = FINGERPRINT_METHOD
+) -> dict[str, str]:
+    return {key: column_hash(values, kinds[key], method=method) for key, values in columns.items()}
 
 
-def fingerprint(hashes: dict[str, str], weights_hash: str) -> str:
+def fingerprint(
+    hashes: dict[str, str], weights_hash: str, *, method: int = FINGERPRINT_METHOD
+) -> str:
     """The data's identity: every column's name and hash, in order, and the starting weights."""
     text = "".join(f"{json.dumps(k)}={v};" for k, v in hashes.items()) + f"weights={weights_hash}"
-    return hashlib.blake2b(f"v{FINGERPRINT_METHOD};{text}".encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(f"v{method};{text}".encode(), digest_size=8).hexdigest()
+
+
+def fingerprint_by_method(
+    method: int, columns: dict[str, Any], kinds: dict[str, str], weights: np.ndarray
+) -> str:
+    """The fingerprint the data had under ``method`` (1, 2 or today's)."""
+    if method == 1:
+        return legacy_fingerprint(columns, kinds, weights)[0]
+    hashes = column_hashes(columns, kinds, method=method)
+    return fingerprint(hashes, array_hash(weights), method=method)
+
+
+def stored_fingerprint(
+    meta: dict[str, Any],
+    columns: dict[str, Any],
+    kinds: dict[str, str],
+    weights: np.ndarray,
+    hashes: dict[str, str],
+    fingerprint_now: str,
+) -> tuple[bool, dict[str, str]]:
+    """Whether the data is what a store was made from, by the store's own method.
+
+    Returns the verdict and the column hashes by that method (for
+    :func:`describe_mismatch`). ``hashes`` and ``fingerprint_now`` are today's.
+    """
+    method = meta.get("fingerprint_method")
+    if method == FINGERPRINT_METHOD:
+        return meta.get("fingerprint") == fingerprint_now, hashes
+    if method == 2:
+        old_hashes = column_hashes(columns, kinds, method=2)
+        return meta.get("fingerprint") == fingerprint_by_method(
+            2, columns, kinds, weights
+        ), old_hashes
+    # a store written before fingerprints named their method
+    old, old_hashes = legacy_fingerprint(columns, kinds, weights)
+    return meta.get("fingerprint") == old, old_hashes
 
 
 def legacy_column_hash(values: Any, kind: str) -> str:
@@ -679,6 +705,8 @@ def legacy_column_hash(values: Any, kind: str) -> str:
     """
     if kind != "string":
         return array_hash(values, method=1)
+    if not isinstance(values, pd.Categorical):
+        values = _text.dictionary_encode(_text.as_text(values).arrow())
     cats = np.asarray(values.categories, dtype=object)
     per_cat = pd.util.hash_array(cats) if len(cats) else np.empty(0, dtype=np.uint64)
     codes = np.asarray(values.codes)
@@ -763,7 +791,7 @@ def write_parquet(table: Any, sink: Any, *, dictionary: list[str] | None = None)
         table,
         sink,
         compression="lz4",  # 2.5x faster to write than zstd, files 25% larger
-        row_group_size=1 << 18,
+        row_group_size=1 << 20,  # ~10-20 MB of columns per group: bounded, few groups
         use_dictionary=dictionary or False,
     )
 
@@ -773,10 +801,11 @@ def encode_base_files(
 ) -> dict[str, bytes | Callable[[Any], None]]:
     """The base files of a new store, by path under ``base/``, as streaming writers.
 
-    ``columns.parquet`` holds numbers, booleans and text codes (int32, -1 for
-    missing) in fields ``c<i>``; its metadata ``weightwidget.layout`` lists each
-    column's name, kind, field and files as JSON. Text dictionaries go to
-    ``text-<i>.parquet`` and images to ``tensor-<i>.npy``.
+    ``columns.parquet`` holds numbers, booleans, text codes (int32, -1 for
+    missing) and plain text (large_string) in fields ``c<i>``; its metadata
+    ``weightwidget.layout`` lists each column's name, kind, field and files as
+    JSON. Text dictionaries go to ``text-<i>.parquet`` and images to
+    ``tensor-<i>.npy``.
     """
     import pyarrow as pa
 
@@ -788,13 +817,18 @@ def encode_base_files(
         if kind == "image":
             entry["file"] = f"tensor-{i}.npy"
             files[entry["file"]] = functools.partial(_write_npy, values)
-        elif kind == "string":
+        elif kind == "string" and isinstance(values, pd.Categorical):
             entry["field"] = f"c{i}"
             entry["dictionary"] = f"text-{i}.parquet"
+            entry["text"] = "dictionary"  # chosen: kept a dictionary when opened
             arrays.append(pa.array(np.asarray(values.codes, dtype=np.int32)))
             fields.append(entry["field"])
             strings = pa.table({"value": _arrow_strings(values.categories)})
             files[entry["dictionary"]] = functools.partial(write_parquet, strings)
+        elif kind == "string":  # plain text: the strings themselves, written once
+            entry["field"] = f"c{i}"
+            arrays.append(_text.as_text(values).arrow())
+            fields.append(entry["field"])
         else:
             entry["field"] = f"c{i}"
             arrays.append(pa.array(values))  # numpy numbers: wrapped without a copy
@@ -809,8 +843,9 @@ def encode_base_files(
 def encode_base(columns: dict[str, Any]) -> bytes:
     """One parquet file of 1-D columns (a set of columns added later).
 
-    Text stays a dictionary-typed column here (one file per set), written as
-    one row group so its dictionary is encoded once.
+    A Categorical stays a dictionary-typed column here (one file per set),
+    written as one row group so its dictionary is encoded once; plain text
+    stays a string column.
     """
     import pyarrow as pa
 
@@ -820,7 +855,11 @@ def encode_base(columns: dict[str, Any]) -> bytes:
         field = f"c{i}"
         if kind == "image":
             raise ValueError(f"column {name!r}: added columns must be one-dimensional")
-        if kind == "string":
+        entry: dict[str, Any] = {"name": name, "kind": kind, "field": field}
+        if kind == "string" and not isinstance(values, pd.Categorical):
+            arrays.append(_text.as_text(values).arrow())  # plain text stays plain
+        elif kind == "string":
+            entry["text"] = "dictionary"
             codes = np.asarray(values.codes, dtype=np.int32)
             arrays.append(
                 pa.DictionaryArray.from_arrays(
@@ -831,7 +870,7 @@ def encode_base(columns: dict[str, Any]) -> bytes:
         else:
             arrays.append(pa.array(values))
         fields.append(field)
-        layout.append({"name": name, "kind": kind, "field": field})
+        layout.append(entry)
     table = pa.table(arrays, names=fields)
     table = table.replace_schema_metadata({"weightwidget.layout": json.dumps(layout)})
     buf = io.BytesIO()
@@ -844,7 +883,7 @@ def encode_base(columns: dict[str, Any]) -> bytes:
 
 
 # --------------------------------------------------------------------------- decoding
-def _read_field(pf: Any, field: str) -> Any:
+def _read_field(pf: Any, field: str, *, keep: bool = False) -> Any:
     """One parquet column as numpy, or as a Categorical for dictionary-typed text."""
     import pyarrow as pa
 
@@ -855,8 +894,29 @@ def _read_field(pf: Any, field: str) -> Any:
         strings = arr.dictionary
         if not (pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type)):
             strings = strings.cast(pa.string())
-        return make_categorical(codes, strings)
+        return _decoded_text(codes, strings, keep=keep)
+    if pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type):
+        return _text.plain(chunked)  # no Python str per row
     return np.ascontiguousarray(chunked.to_numpy())
+
+
+def _decoded_text(codes: np.ndarray, strings: Any, *, keep: bool = False) -> Any:
+    """A stored dictionary and codes, as a Categorical, or as plain text when long.
+
+    Stores written before the representation was chosen by a sample encoded
+    every text column; a dictionary of more than
+    :data:`~weightwidget._text.MAX_DISTINCT_SHARE` of the rows opens as the
+    plain text today's ingestion would have kept (one Arrow ``take``). ``keep``
+    (the label column, or a dictionary today's code chose) stays a Categorical.
+    """
+    import pyarrow as pa
+
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if not keep and len(strings) > _text.MAX_DISTINCT_SHARE * max(len(codes), 1):
+        codes = np.asarray(codes, dtype=np.int64)
+        return _text.plain(strings.take(pa.array(codes, mask=codes < 0)))
+    return make_categorical(codes, strings)
 
 
 def decode_base(parquet: Any, files: dict[str, bytes], meta: dict[str, Any]) -> dict[str, Any]:
@@ -876,6 +936,7 @@ def decode_base(parquet: Any, files: dict[str, bytes], meta: dict[str, Any]) -> 
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(pa.BufferReader(parquet))
+    label = meta.get("label")
     md = {k.decode(): v.decode() for k, v in (pf.schema_arrow.metadata or {}).items()}
     cols: dict[str, Any] = {}
     if "weightwidget.layout" in md:
@@ -886,16 +947,18 @@ def decode_base(parquet: Any, files: dict[str, bytes], meta: dict[str, Any]) -> 
             elif "dictionary" in entry:
                 codes = pf.read(columns=[entry["field"]]).column(0).to_numpy()
                 dic = pq.read_table(pa.BufferReader(files[entry["dictionary"]])).column(0)
-                cols[name] = make_categorical(codes, dic.combine_chunks())
+                keep = name == label or entry.get("text") == "dictionary"
+                cols[name] = _decoded_text(codes, dic, keep=keep)
             else:
-                cols[name] = _read_field(pf, entry["field"])
+                keep = name == label or entry.get("text") == "dictionary"
+                cols[name] = _read_field(pf, entry["field"], keep=keep)
         release_arrow_memory()
         return cols
     # stores written before the layout: parquet fields are the column names, and the
     # column order and image columns are in meta.json (their comma-joined copy in the
     # parquet metadata broke on names with commas)
     for name in pf.schema_arrow.names:  # one column at a time bounds the decoder's memory
-        cols[name] = _read_field(pf, name)
+        cols[name] = _read_field(pf, name, keep=name == label)
     release_arrow_memory()
     known = [c["name"] for c in meta.get("columns", [])]
     for i, c in enumerate(meta.get("columns", [])):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._text import as_text, is_text
 from .view import class_aggregates, class_filter, class_text, quote_column
 
 if TYPE_CHECKING:
@@ -102,14 +103,8 @@ def preview(
 
 
 def _strings(values: Any, ids: np.ndarray) -> list[str | None]:
-    if isinstance(values, pd.Categorical):
-        codes = values.codes[ids]
-        # only the page's categories become Python strs (they are Arrow-backed)
-        cats = values.categories
-        out = np.asarray(cats.take(np.maximum(codes, 0)), dtype=object) if len(cats) else codes
-        texts = [
-            None if c < 0 else str(v) for c, v in zip(codes.tolist(), out.tolist(), strict=True)
-        ]
+    if is_text(values):  # only the page's rows become Python strs (taken in Arrow)
+        texts = as_text(values).strings(ids)
     else:
         texts = [None if v is None else str(v) for v in np.asarray(values, dtype=object)[ids]]
     return [t if t is None or len(t) <= MAX_TEXT else t[: MAX_TEXT - 1] + "…" for t in texts]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_choice, unknown_column_message
+from ._text import as_text, is_text
 
 if TYPE_CHECKING:
     from .table import WeightTable
@@ -176,8 +177,8 @@ def _columns(table: WeightTable, columns: list[str] | None) -> list[str]:
 
 
 def _take(values: Any, ids: np.ndarray) -> Any:
-    if isinstance(values, pd.Categorical):
-        return values.take(ids)  # stays categorical: parquet keeps it dictionary-encoded
+    if is_text(values):  # in Arrow: a Categorical stays one (parquet keeps it dictionary-encoded)
+        return as_text(values).take(ids)
     return np.asarray(values)[ids]
 
 

@@ -56,20 +56,18 @@ Semantics:
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 import operator
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
 import pandas as pd
 
+from . import _text
 from ._checks import did_you_mean
 from ._columns import column_kind  # typed where columns are normalised
 from .errors import FilterError
@@ -730,8 +728,9 @@ def evaluate(text_or_node: str | Node, columns: Mapping[str, Any], n_rows: int) 
     text_or_node : str or Node
         A filter string, or an AST from :func:`parse`.
     columns : mapping of str to array-like
-        Column name to values: numeric or bool ndarrays, or
-        :class:`pandas.Categorical` for text. Every array has ``n_rows`` rows.
+        Column name to values: numeric or bool ndarrays; text as a
+        :class:`pandas.Categorical`, an Arrow-backed string array or any array
+        of strings. Every array has ``n_rows`` rows.
     n_rows : int
         The table's number of rows.
 
@@ -769,7 +768,7 @@ class _Evaluator:
         # the value of the last comparison's right side: the next link of a chain
         # (a < b < c) starts with the same node, evaluated once
         self.last: tuple[Node, _Value] | None = None
-        self.pairs: dict[tuple[int, int], _TextPair] = {}
+        self.pairs: dict[tuple[int, int], _text.TextPair] = {}
 
     def error(self, message: str, pos: int) -> FilterError:
         return FilterError(message, text=self.text, position=pos)
@@ -861,7 +860,7 @@ class _Evaluator:
         data = self.columns[name]
         kind = column_kind(data)
         if kind == "string":
-            data = _as_categorical(data)
+            data = _text.as_text(data)
         elif kind in ("numeric", "bool"):
             data = np.asarray(data)
         if len(data) != self.n:
@@ -937,7 +936,7 @@ class _Evaluator:
                     f'{_spell(left.name)} == "{_show(right.data, 20)}"',
                     right.pos,
                 )
-            return _compare_text(left.data, op, right.data)
+            return left.data.compare(op, right.data)
         if right.kind != "string":
             raise self.error(
                 f"cannot compare text {left.label} with {right.label}; compare text with text",
@@ -946,7 +945,7 @@ class _Evaluator:
         key = (id(left.data), id(right.data))
         pair = self.pairs.get(key)
         if pair is None:  # a chain (a < b < c) or an or of comparisons reuses it
-            pair = self.pairs[key] = _TextPair(left.data, right.data)
+            pair = self.pairs[key] = _text.TextPair(left.data, right.data)
         return pair.compare(op)
 
     def isin(self, node: IsIn) -> np.ndarray:
@@ -965,7 +964,7 @@ class _Evaluator:
                     f'{_spell(col.name)} in ["{_show(bad, 20)}"]',
                     node.pos,
                 )
-            mask = _isin_text(col.data, tuple(texts))
+            mask = col.data.isin(tuple(texts))
         else:
             if texts:
                 raise self.error(
@@ -985,7 +984,7 @@ class _Evaluator:
             return np.full(self.n, any(x.casefold() in col.data.casefold() for x in needles))
         if col.kind != "string":
             raise self.error(f"'contains' works on text columns; {col.label} is not text", node.pos)
-        return _contains_text(col.data, needles)
+        return col.data.contains(needles)
 
     def any_contains(self, items: tuple[Node, ...]) -> dict[int, list[str] | None]:
         """Plan ``x contains "a" or x contains "b" or ...`` as one pass per column.
@@ -1007,7 +1006,7 @@ class _Evaluator:
     def is_missing(self, node: IsMissing) -> np.ndarray:
         col = self.value(node.operand)
         if col.kind == "string":
-            mask = np.asarray(col.data.codes) < 0
+            mask = col.data.missing()
         elif col.kind == "literal":
             mask = np.full(self.n, isinstance(col.data, float) and math.isnan(col.data))
         elif col.kind == "numeric" and col.data.dtype.kind == "f":
@@ -1134,242 +1133,8 @@ def _isin_numbers(arr: np.ndarray, values: tuple[Any, ...]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- text
-# A text column is a pandas.Categorical: its distinct values (categories) and one
-# code per row. Predicates run once over the distinct values with Arrow compute,
-# or as a binary search when the values are sorted (pandas sorts them), and reach
-# the rows through the codes: no per-row Python, and a few nanoseconds per row.
-def _encode(text: str) -> bytes:
-    # surrogatepass: lone surrogates (from undecodable file names) round-trip, and
-    # UTF-8 byte order is code point order, so comparisons agree with Python's
-    return text.encode("utf-8", "surrogatepass")
-
-
-def _as_categorical(values: Any) -> pd.Categorical:
-    if isinstance(values, pd.Categorical):
-        return values
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-        return values.array
-    return pd.Categorical(np.asarray(values, dtype=object))
-
-
-class _ArrowBytes(Sequence):
-    """An Arrow binary array as a sequence of bytes, for :mod:`bisect`."""
-
-    def __init__(self, array: Any) -> None:
-        self.array = array
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.array[i].as_py()
-
-
-class _TextIndex:
-    """The distinct values of a text column as Arrow binary, sorted, lower-cased.
-
-    Built once per column and kept (see :func:`_text_index`); each part is made
-    on first use.
-    """
-
-    def __init__(self, categories: pd.Index) -> None:
-        import pyarrow as pa
-
-        self.categories = categories
-        try:  # zero-copy for pandas' Arrow-backed strings
-            self.binary = pa.array(categories, type=pa.string()).view(pa.binary())
-        except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-            self.binary = pa.array([_encode(_as_text(c)) for c in categories], type=pa.binary())
-        self._folded: Any = None
-        self._sorted: Any = None
-        self.order: np.ndarray | None = None  # sorted position -> category (None: sorted)
-        self.rank: np.ndarray | None = None  # category -> sorted position
-
-    @property
-    def folded(self) -> Any:
-        """Case-folded values (:meth:`str.casefold`), for ``contains``."""
-        if self._folded is None:
-            import pyarrow as pa
-            import pyarrow.compute as pc
-
-            try:
-                strings = pa.array(self.categories, type=pa.string())
-            except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-                texts = [_as_text(c) for c in np.asarray(self.categories, dtype=object)]
-                self._folded = pa.array([_encode(t.casefold()) for t in texts], type=pa.binary())
-                return self._folded
-            # casefold is lower() for ASCII: Arrow does those; Python folds the others
-            folded = pc.ascii_lower(strings).view(pa.binary())
-            other = np.flatnonzero(~_to_numpy(pc.string_is_ascii(strings)))
-            if len(other):
-                texts = strings.take(pa.array(other)).to_pylist()
-                fixed = pa.array([_encode(t.casefold()) for t in texts], type=pa.binary())
-                # rows in order: the ASCII ones from Arrow, then the folded others
-                where = np.arange(len(strings))
-                where[other] = len(strings) + np.arange(len(other))
-                folded = pa.concat_arrays([folded, fixed]).take(pa.array(where))
-            self._folded = folded
-        return self._folded
-
-    @property
-    def sorted(self) -> Any:
-        """The values in byte (= code point) order; sets ``order`` and ``rank``."""
-        if self._sorted is None:
-            import pyarrow.compute as pc
-
-            k = len(self.binary)
-            if k < 2 or pc.all(pc.less(self.binary[:-1], self.binary[1:])).as_py():
-                self._sorted = self.binary  # codes are already ranks
-            else:
-                order = pc.array_sort_indices(self.binary).to_numpy().astype(np.int64)
-                rank = np.empty(k, dtype=np.int64)
-                rank[order] = np.arange(k)
-                self.order, self.rank = order, rank
-                self._sorted = self.binary.take(order)
-        return self._sorted
-
-    def bounds(self, value: str) -> tuple[int, int]:
-        """Sorted positions ``[lo, hi)`` equal to ``value``: lo values are smaller."""
-        keys = _ArrowBytes(self.sorted)
-        key = _encode(value)
-        lo = bisect.bisect_left(keys, key)
-        hi = lo
-        while hi < len(keys) and keys[hi] == key:  # several only for non-text categories
-            hi += 1
-        return lo, hi
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-_TEXT_CACHE: OrderedDict[int, _TextIndex] = OrderedDict()
-_TEXT_LOCK = threading.Lock()
-
-
-def _text_index(cat: pd.Categorical) -> _TextIndex:
-    """The :class:`_TextIndex` of a column's categories, kept for the next filter."""
-    categories = cat.categories
-    key = id(categories)
-    with _TEXT_LOCK:
-        hit = _TEXT_CACHE.get(key)
-        if hit is not None and hit.categories is categories:  # the entry holds it alive
-            _TEXT_CACHE.move_to_end(key)
-            return hit
-    index = _TextIndex(categories)
-    with _TEXT_LOCK:
-        _TEXT_CACHE[key] = index
-        while len(_TEXT_CACHE) > 8:
-            _TEXT_CACHE.popitem(last=False)
-    return index
-
-
-def _rank_rows(cat: pd.Categorical, index: _TextIndex, low: int, high: int) -> np.ndarray:
-    """Rows whose value's sorted position is in ``[low, high)``; missing rows never."""
-    codes = np.asarray(cat.codes)
-    k = len(index.binary)
-    low, high = max(low, 0), min(high, k)
-    if low >= high:
-        return np.zeros(len(codes), dtype=bool)
-    index.sorted  # noqa: B018 (sets index.rank)
-    if index.rank is None:  # sorted: codes are positions; one pass over the codes
-        if high - low == 1:
-            return codes == low
-        if low == 0:  # missing (-1) is the largest unsigned code
-            return codes.view(codes.dtype.str.replace("i", "u")) < high
-        if high == k:
-            return codes >= low
-        return (codes >= low) & (codes < high)
-    hits = (index.rank >= low) & (index.rank < high)
-    return _take_codes(cat, hits, missing=False)
-
-
-def _compare_text(cat: pd.Categorical, op: str, value: str) -> np.ndarray:
-    """``column op "value"``: a binary search, then one pass over the codes."""
-    index = _text_index(cat)
-    lo, hi = index.bounds(value)
-    k = len(index.binary)
-    if op in ("==", "!="):
-        mask = _rank_rows(cat, index, lo, hi)
-        return np.logical_not(mask, out=mask) if op == "!=" else mask
-    low, high = {"<": (0, lo), "<=": (0, hi), ">": (hi, k), ">=": (lo, k)}[op]
-    return _rank_rows(cat, index, low, high)
-
-
-def _isin_text(cat: pd.Categorical, values: tuple[str, ...]) -> np.ndarray:
-    index = _text_index(cat)
-    index.sorted  # noqa: B018 (sets index.order)
-    hits = np.zeros(len(index.binary), dtype=bool)
-    for value in set(values):
-        lo, hi = index.bounds(value)
-        hits[lo:hi] = True
-    if index.order is not None:  # sorted positions -> categories
-        hits = hits[index.rank]
-    found = np.flatnonzero(hits)
-    codes = np.asarray(cat.codes)
-    if len(found) <= 4:  # a few values: passes over the codes beat a table lookup
-        mask = np.zeros(len(codes), dtype=bool)
-        for code in found:
-            mask |= codes == code
-        return mask
-    return _take_codes(cat, hits, missing=False)
-
-
-def _contains_text(cat: pd.Categorical, needles: list[str]) -> np.ndarray:
-    """Rows whose text contains any of ``needles``, ignoring case."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    lower = _text_index(cat).folded
-    patterns = sorted({_encode(needle.casefold()) for needle in needles})
-    if len(patterns) == 1:
-        hits = pc.match_substring(lower, pattern=patterns[0])
-    else:
-        # one pass of RE2 (linear time, an automaton over all needles) instead of a
-        # pass per needle; binary input is matched byte by byte, so escape bytes
-        regex = "|".join("".join(f"\\x{{{b:02X}}}" for b in p) for p in patterns)
-        try:
-            hits = pc.match_substring_regex(lower, pattern=regex)
-        except (pa.ArrowException, ValueError):  # a pattern too large for RE2
-            hits = None
-            for p in patterns:
-                one = pc.match_substring(lower, pattern=p)
-                hits = one if hits is None else pc.or_(hits, one)
-    return _take_codes(cat, _to_numpy(hits), missing=False)
-
-
-def _to_numpy(arrow_bool: Any) -> np.ndarray:
-    return np.asarray(arrow_bool.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-class _TextPair:
-    """Two text columns' rows as ranks in the union of their values (for a < b)."""
-
-    def __init__(self, a: pd.Categorical, b: pd.Categorical) -> None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        left, right = _text_index(a).binary, _text_index(b).binary
-        ranks = pc.rank(pa.concat_arrays([left, right]), tiebreaker="dense").to_numpy()
-        ranks = ranks.astype(np.int32 if len(ranks) < 2**31 - 1 else np.int64)
-        codes_a, codes_b = np.asarray(a.codes), np.asarray(b.codes)
-        self.a = np.take(np.append(ranks[: len(left)], 0), codes_a)  # code -1: the 0 slot
-        self.b = np.take(np.append(ranks[len(left) :], 0), codes_b)
-        self.missing = (codes_a < 0) | (codes_b < 0)
-        self.present = ~self.missing
-        self.columns = (a, b)  # held, so the ids keying the cache stay theirs
-
-    def compare(self, op: str) -> np.ndarray:
-        out = np.asarray(COMPARE_OPS[op](self.a, self.b), dtype=bool)
-        if op == "!=":
-            return np.logical_or(out, self.missing, out=out)
-        return np.logical_and(out, self.present, out=out)
-
-
-def _take_codes(cat: pd.Categorical, hits: np.ndarray, *, missing: bool) -> np.ndarray:
-    """Map a per-category result onto rows; missing values (code -1) get ``missing``."""
-    lookup = np.append(hits, missing)  # code -1 indexes the appended slot
-    return np.take(lookup, np.asarray(cat.codes))
+# A text column is a Categorical (codes + distinct values) or plain Arrow-backed
+# strings; weightwidget._text gives both one interface (vectorised, linear in rows).
 
 
 # --------------------------------------------------------------------------- sorting
@@ -1378,8 +1143,8 @@ def sort_order(values: Any, *, ascending: bool = True) -> np.ndarray:
 
     Parameters
     ----------
-    values : ndarray or pandas.Categorical
-        One column.
+    values : ndarray, pandas.Categorical or Arrow-backed string array
+        One column (text sorts by code point).
     ascending : bool, default=True
         Direction; missing values (NaN, missing text) go last either way.
 
@@ -1387,13 +1152,13 @@ def sort_order(values: Any, *, ascending: bool = True) -> np.ndarray:
     -------
     numpy.ndarray of int64
     """
-    if isinstance(values, pd.Categorical):
-        cat = values if values.ordered or _sorted_categories(values) else _sorted(values)
-        codes = np.asarray(cat.codes).astype(np.int64)
-        missing = codes < 0
-        key = codes if ascending else (len(cat.categories) - 1 - codes)
-        key = np.where(missing, len(cat.categories), key)
+    if isinstance(values, pd.Categorical) and values.ordered:  # its own order, not text's
+        codes = np.asarray(values.codes).astype(np.int64)
+        key = codes if ascending else (len(values.categories) - 1 - codes)
+        key = np.where(codes < 0, len(values.categories), key)
         return np.argsort(key, kind="stable").astype(np.int64, copy=False)
+    if isinstance(values, _text.TextColumn) or _text.is_text(values):
+        return _text.as_text(values).sort_order(ascending=ascending)
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise ValueError("only one-dimensional columns can be sorted")
@@ -1406,15 +1171,6 @@ def sort_order(values: Any, *, ascending: bool = True) -> np.ndarray:
     else:
         raise ValueError(f"cannot sort a column of dtype {arr.dtype}")
     return np.argsort(key, kind="stable").astype(np.int64, copy=False)
-
-
-def _sorted_categories(cat: pd.Categorical) -> bool:
-    cats = cat.categories
-    return bool(cats.is_monotonic_increasing)
-
-
-def _sorted(cat: pd.Categorical) -> pd.Categorical:
-    return cat.reorder_categories(sorted(cat.categories))
 
 
 # --------------------------------------------------------------------------- aggregates

@@ -8,6 +8,7 @@ same store gets exactly the same weights.
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 import re
@@ -475,11 +476,9 @@ class WeightTable:
                 )
             if if_exists == "reuse":
                 meta = st.read_meta()
-                if meta.get("fingerprint_method") == _columns.FINGERPRINT_METHOD:
-                    same, stored_hashes = meta.get("fingerprint") == fingerprint, hashes
-                else:  # a store written before fingerprints named their method
-                    old, stored_hashes = _columns.legacy_fingerprint(columns, kinds, initial_w)
-                    same = meta.get("fingerprint") == old
+                same, stored_hashes = _columns.stored_fingerprint(
+                    meta, columns, kinds, initial_w, hashes, fingerprint
+                )
                 if not same:
                     raise StoreMismatchError(
                         f"the store at {st.url} holds different data than given: "
@@ -582,9 +581,12 @@ class WeightTable:
     def column(self, name: str) -> Any:
         """Values of one column.
 
-        Returns a 1-D ndarray for numbers and booleans, a
-        :class:`pandas.Categorical` for text, an ndarray of shape ``(n, h, w[, c])``
-        for images. ``"weight"`` and ``"row"`` give the current weights and row ids.
+        Returns a 1-D ndarray for numbers and booleans; for text a
+        :class:`pandas.Categorical` when few values are distinct (always for the
+        label column) or pandas' Arrow-backed string array
+        (:class:`pandas.arrays.ArrowStringArray`) when most are; an ndarray of
+        shape ``(n, h, w[, c])`` for images. ``"weight"`` and ``"row"`` give the
+        current weights and row ids.
         """
         if name == "weight":
             return self._weights
@@ -2258,16 +2260,30 @@ def _extra_columns(columns: dict[str, Any]) -> dict[str, Any]:
 def _legacy_default_store(
     columns: dict[str, Any], kinds: dict[str, str], weights: np.ndarray
 ) -> str | None:
-    """The default folder an unnamed table got before fingerprints named their method.
+    """The default folder an unnamed table got under an older fingerprint method.
 
-    Only looked for when such folders exist, since it hashes text per distinct value.
+    Only the methods of existing default folders with as many rows are tried
+    (read from their ``meta.json``), since an old method may hash text per
+    distinct value.
     """
     root = Path(DEFAULT_STORE_DIR)
-    if not root.is_dir() or not any(p.name.startswith("table-") for p in root.iterdir()):
+    if not root.is_dir():
         return None
-    old, _ = _columns.legacy_fingerprint(columns, kinds, weights)
-    path = root / f"table-{old[:12]}"
-    return str(path) if path.exists() else None
+    methods = set()
+    for folder in root.iterdir():
+        if folder.name.startswith("table-"):
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if meta.get("n_rows") == len(weights):
+                methods.add(int(meta.get("fingerprint_method", 1)))
+    for method in sorted(methods - {_columns.FINGERPRINT_METHOD}, reverse=True):
+        old = _columns.fingerprint_by_method(method, columns, kinds, weights)
+        path = root / f"table-{old[:12]}"
+        if path.exists():
+            return str(path)
+    return None
 
 
 def _author(author: str | None) -> str:

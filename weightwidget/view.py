@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import query
+from ._text import as_text, is_text
 from .errors import FilterError
 
 if TYPE_CHECKING:
@@ -251,12 +252,15 @@ def _sort_in_background(table: WeightTable, by: str, ascending: bool) -> None:
 
 
 def top_order(values: Any, rows: np.ndarray | None, ascending: bool, k: int) -> np.ndarray | None:
-    """The first ``k`` row ids of the stable sort of a numeric column, or None.
+    """The first ``k`` row ids of the stable sort of a numeric or text column, or None.
 
     Same order as :func:`sort_order` restricted to ``rows`` (ties by row id, NaN
-    last), found in O(n) with ``argpartition``; None when that is not worth it
-    (not numbers, few rows, or many ties at the cut).
+    and missing text last), found in O(n): numbers with ``argpartition``, text
+    with Arrow's ``select_k`` (see :meth:`weightwidget._text.TextColumn.head`).
+    None when that is not worth it (images, few rows, or many ties at the cut).
     """
+    if is_text(values):
+        return as_text(values).head(rows, ascending=ascending, k=k)
     if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype.kind not in "iuf":
         return None
     vals = values if rows is None else values[rows]
@@ -405,7 +409,7 @@ class _Binned:
     codes: np.ndarray  # one small int per row; the last code is "missing"
     n_codes: int
     edges: np.ndarray | None  # histogram bin edges (n_bins + 1)
-    labels: list[Any] | None  # values: the value of each code
+    labels: Any  # values: the value of each code (a list, or pyarrow strings for text)
     total: np.ndarray  # counts over all rows
     integer: bool = False
 
@@ -520,8 +524,9 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
         # unlabelled rows (code -1) are the label's missing values
         binned = _values(codes, labels, missing=True)
     elif kind == "string":
-        cat = values if isinstance(values, pd.Categorical) else pd.Categorical(values)
-        binned = _values(np.asarray(cat.codes), list(cat.categories), missing=True)
+        # codes and values stay Arrow: only the values a summary lists become Python
+        codes, distinct = as_text(values).groups()
+        binned = _values(codes, distinct, missing=True)
     elif kind == "bool":
         arr = np.asarray(values, dtype=bool)
         binned = _values(arr.astype(np.int8), [False, True], missing=False)
@@ -538,11 +543,11 @@ def _bin(table: WeightTable, name: str) -> _Binned | None:
         return c.codes.put(key, binned)
 
 
-def _values(codes: np.ndarray, labels: list[Any], *, missing: bool) -> _Binned:
+def _values(codes: np.ndarray, labels: Any, *, missing: bool) -> _Binned:
     n = len(labels)
     if missing:  # pandas codes missing text as -1: move it to the last code
         codes = np.where(codes < 0, n, codes)
-    dtype = np.uint8 if n < 255 else np.uint16 if n < 65535 else np.int64
+    dtype = np.uint8 if n < 255 else np.uint16 if n < 65535 else np.int32
     codes = codes.astype(dtype, copy=False)
     total = np.bincount(codes, minlength=n + 1)
     return _Binned("values", codes, n + 1, None, labels, total)
@@ -626,8 +631,10 @@ def column_summary(
     real = counts[:-1]
     n = real.size
     k = min(top, n)
-    if k < n:  # the k largest matched counts, then by value order
-        pick = np.argpartition(-real, k - 1)[:k]
+    if k < n:  # the k largest matched counts; ties at the cut by code (value order)
+        cut = -np.partition(-real, k - 1)[k - 1]
+        above = np.flatnonzero(real > cut)
+        pick = np.concatenate([above, np.flatnonzero(real == cut)[: k - len(above)]])
     else:
         pick = np.arange(n)
     pick = pick[np.lexsort((pick, -binned.total[pick], -real[pick]))]
@@ -635,12 +642,12 @@ def column_summary(
     label_col = name == table.label
     values = [
         {
-            "value": _text(binned.labels[i]),
+            "value": _text(value),
             "count": int(real[i]),
             "total": int(binned.total[i]),
-            "filter": value_condition(name, binned.labels[i], label=label_col),
+            "filter": value_condition(name, value, label=label_col),
         }
-        for i in pick.tolist()
+        for i, value in zip(pick.tolist(), _labels_at(binned.labels, pick), strict=True)
     ]
     shown = sum(v["count"] for v in values)
     return {
@@ -652,6 +659,15 @@ def column_summary(
         "missing": int(counts[-1]),
         "matched": matched,
     }
+
+
+def _labels_at(labels: Any, ids: np.ndarray) -> list[Any]:
+    """The values of codes ``ids`` as Python objects (only these become Python)."""
+    if isinstance(labels, list):
+        return [labels[i] for i in ids.tolist()]
+    import pyarrow as pa
+
+    return labels.take(pa.array(np.asarray(ids, dtype=np.int64))).to_pylist()
 
 
 def _text(value: Any) -> str:
@@ -1617,10 +1633,16 @@ class TableView:
         binned = _bin(self.table, column)
         if binned is None or binned.kind != "values" or binned.labels is None:
             raise ValueError(f"column {column!r} has no values to pick; brush a range instead")
-        texts = [_text(v) for v in binned.labels]
-        if value not in texts:
+        if isinstance(binned.labels, list):
+            texts = [_text(v) for v in binned.labels]
+            at = texts.index(value) if value in texts else -1
+        else:  # text: found by Arrow, not by a Python list of every distinct value
+            import pyarrow.compute as pc
+
+            at = pc.index(binned.labels, str(value)).as_py() if isinstance(value, str) else -1
+        if at < 0:
             raise ValueError(f"column {column!r} has no value {str(value)[:100]!r}")
-        real = binned.labels[texts.index(value)]
+        real = _labels_at(binned.labels, np.array([at]))[0]
         text = value_condition(column, real, label=column == self.table.label)
         return _Condition(text, value=_text(real))
 

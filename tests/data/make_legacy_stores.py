@@ -5,6 +5,11 @@ and before the base files carried a JSON layout (commit a31eff5):
 
     PYTHONPATH=<checkout of a31eff5> python tests/data/make_legacy_stores.py
 
+``text2/`` was made by fingerprint method 2 (commit 49d58ee), when every text
+column was dictionary-encoded, mostly-distinct ones too:
+
+    PYTHONPATH=<checkout of 49d58ee> python tests/data/make_legacy_stores.py text2
+
 ``tests/test_ingest.py`` opens them with today's code and rebuilds the same data
 with :func:`legacy_frame` / :func:`legacy_arrays` to check that it is reused.
 """
@@ -50,6 +55,34 @@ def legacy_arrays() -> dict[str, np.ndarray]:
     }
 
 
+def text2_frame() -> pd.DataFrame:
+    """Mostly-distinct captions, a few words and text labels (``text2/``)."""
+    n = 400
+    rng = np.random.default_rng(11)
+    caption = np.array(
+        [f"photo {i * 7919 % 1009} of {'ab'[i % 2]}" for i in range(n)], dtype=object
+    )
+    caption[[3, 50]] = None
+    return pd.DataFrame(
+        {
+            "label": pd.Series(
+                np.array(["cat", "dog", "bird"])[rng.integers(0, 3, n)], dtype="str"
+            ),
+            "caption": pd.Series(caption, dtype="str"),  # mostly distinct
+            "word": pd.Series([f"w{i % 4}" for i in range(n)], dtype="str"),  # 4 values
+            "loss": rng.gamma(2.0, 1.0, n),
+        }
+    )
+
+
+def text2() -> None:
+    import weightwidget as ww
+
+    shutil.rmtree(HERE / "text2", ignore_errors=True)
+    t = ww.WeightTable.from_pandas(text2_frame(), label="label", store=HERE / "text2", name="t2")
+    t.set_weights("caption contains 'of a'", 0.5, message="halve a")
+
+
 def long_history() -> None:
     """A format-1 store with 100 revisions and full-size raw snapshots every 32 (the
     old policy), for the compaction tests: ``make_legacy_stores.py long``."""
@@ -74,6 +107,9 @@ def main() -> None:
 
     if sys.argv[1:] == ["long"]:
         long_history()
+        return
+    if sys.argv[1:] == ["text2"]:
+        text2()
         return
     shutil.rmtree(HERE, ignore_errors=True)
     HERE.mkdir(parents=True)
