@@ -281,6 +281,36 @@ def open_notebook(server: JupyterServer, page: Any, path: str) -> Notebook:
     return nb
 
 
+def started_notebook(server: JupyterServer, page: Any, path: str, *, cells: int = 2):
+    """Open ``path`` and run its first ``cells`` cells (set-up, then the widget); yield it.
+
+    The set-up cell is waited for (building a table can take a while); the
+    widget cell is left running so a test can watch its first rows appear.
+    A module fixture ``yield from``-s this, so the kernel's channels close after.
+    """
+    nb = open_notebook(server, page, path)
+    if cells >= 1:
+        nb.run_cell(0)
+        nb.wait_cell_done(0, timeout=120_000)
+    if cells >= 2:
+        nb.run_cell(1)
+    yield nb
+    if nb.kc is not None:
+        nb.kc.stop_channels()
+
+
+def widget(nb: Notebook) -> Any:
+    """The widget's root in the notebook's second cell."""
+    return nb.cell(1).locator(".ww-root")
+
+
+def row(nb: Notebook, position: int) -> Any:
+    """The table row at ``position`` once its data has arrived (not a placeholder)."""
+    return widget(nb).locator(
+        f'.ww-row[data-position="{position}"]:not(.ww-loading):not(.ww-stale)'
+    )
+
+
 @pytest.fixture(scope="module")
 def lab_page(browser, jupyter_server, request):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})

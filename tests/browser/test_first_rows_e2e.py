@@ -10,7 +10,7 @@ import json
 import time
 
 import pytest
-from conftest import ARTIFACTS, open_notebook
+from conftest import ARTIFACTS, started_notebook
 from playwright.sync_api import expect
 
 NB = "first_rows.ipynb"
@@ -18,10 +18,7 @@ NB = "first_rows.ipynb"
 
 @pytest.fixture(scope="module")
 def nb(jupyter_server, lab_page):
-    nb = open_notebook(jupyter_server, lab_page, NB)
-    yield nb
-    if nb.kc is not None:
-        nb.kc.stop_channels()
+    yield from started_notebook(jupyter_server, lab_page, NB, cells=0)
 
 
 def test_run_all_to_first_rows(nb):

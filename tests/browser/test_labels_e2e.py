@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, open_notebook, wait_until
+from conftest import ARTIFACTS, row, started_notebook, wait_until, widget
 from playwright.sync_api import expect
 
 import weightwidget as ww
@@ -27,29 +27,13 @@ N = 1797
 
 @pytest.fixture(scope="module")
 def nb(jupyter_server, lab_page):
-    nb = open_notebook(jupyter_server, lab_page, NB)
-    nb.run_cell(0)
-    nb.wait_cell_done(0, timeout=120_000)
-    nb.run_cell(1)
-    yield nb
-    if nb.kc is not None:
-        nb.kc.stop_channels()
+    yield from started_notebook(jupyter_server, lab_page, NB)
 
 
 @pytest.fixture(scope="module")
 def disk(nb):
     """The store reopened in this process (refreshed with latest() before each check)."""
     return ww.WeightTable.open(nb.kernel(STATE)["store"])
-
-
-def widget(nb):
-    return nb.cell(1).locator(".ww-root")
-
-
-def row(nb, position: int):
-    return widget(nb).locator(
-        f'.ww-row[data-position="{position}"]:not(.ww-loading):not(.ww-stale)'
-    )
 
 
 def label_cell(nb, position: int):

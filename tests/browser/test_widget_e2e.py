@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, open_notebook, wait_until
+from conftest import ARTIFACTS, row, started_notebook, wait_until, widget
 from playwright.sync_api import expect
 
 import weightwidget as ww
@@ -25,16 +25,7 @@ STATE = (
 
 @pytest.fixture(scope="module")
 def nb(jupyter_server, lab_page):
-    nb = open_notebook(jupyter_server, lab_page, NB)
-    nb.run_cell(0)
-    nb.wait_cell_done(0, timeout=120_000)
-    yield nb
-    if nb.kc is not None:
-        nb.kc.stop_channels()
-
-
-def widget(nb):
-    return nb.cell(1).locator(".ww-root")
+    yield from started_notebook(jupyter_server, lab_page, NB, cells=1)
 
 
 def state(nb) -> dict:
@@ -45,12 +36,6 @@ def disk_weights(nb) -> tuple[int, np.ndarray]:
     s = state(nb)
     t = ww.WeightTable.open(s["store"])
     return t.revision, t.weights
-
-
-def row(nb, position: int):
-    return widget(nb).locator(
-        f'.ww-row[data-position="{position}"]:not(.ww-loading):not(.ww-stale)'
-    )
 
 
 def cell_text(nb, position: int, column: str) -> str:
