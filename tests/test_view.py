@@ -348,6 +348,19 @@ def test_bin_codes_agree_with_searchsorted(values, scale):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [[0.0, 5e-324], [0.0, 1e-300], [1e6, 1e6 + 1e-9], [-1e-13, 1e-13], [3.0, 3.0 + 4e-15]],
+)
+def test_histogram_edges_of_a_very_narrow_range_stay_increasing(values):
+    values = np.array(values)
+    edges, integer = view.histogram_edges(values)
+    assert not integer and edges.size >= 2 and np.all(np.diff(edges) > 0)
+    assert edges[0] <= values.min() and edges[-1] >= values.max()
+    codes = view.bin_codes(values, edges)
+    assert codes[0] == 0 and codes[-1] == edges.size - 2  # lowest and highest bins
+
+
 def test_label_summary_counts_unlabelled_rows_as_missing(tmp_path):
     labels = np.r_[np.full(5, np.nan), np.arange(15) % 3].astype(float)
     t = ww.WeightTable.from_arrays(labels=labels, name="u", store=str(tmp_path / "s"))

@@ -441,6 +441,11 @@ def histogram_edges(values: np.ndarray, bins: int = BINS) -> tuple[np.ndarray, b
     if not math.isfinite(hi - lo):  # e.g. -1e308 .. 1e308: interpolate without overflow
         t = np.arange(bins + 1) / bins
         return (1 - t) * lo + t * hi, False
+    raw = (hi - lo) / bins
+    if not raw > max(1e-11, 1e-9 * max(abs(lo), abs(hi))):
+        # too narrow for round edges (rounded to 12 decimals, or at this magnitude,
+        # they would collapse): plain interpolation, with any duplicates dropped
+        return np.unique(np.linspace(lo, hi, bins + 1)), False
     step = _nice_step(hi - lo, bins)
     start = math.floor(lo / step) * step
     n = max(1, math.ceil((hi - start) / step + 1e-12))
