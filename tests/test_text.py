@@ -397,6 +397,33 @@ def test_plain_groups_stay_exact_when_hashes_collide(monkeypatch):
     _check_groups(values)  # every row collides: Arrow's encoder answers
 
 
+def test_plain_groups_with_hashes_that_differ_only_in_low_bits(monkeypatch):
+    """Hashes below the row ids' bits all tie in the packed sort; groups stay exact."""
+    values = ["b", None, "a", "b", "", "a\x00", "a", "c", "b", None, "c"] * 7
+
+    def small_hashes(strings):
+        seen: dict = {}
+        return np.array([seen.setdefault(v, len(seen)) for v in strings.to_pylist()], np.uint64)
+
+    monkeypatch.setattr(_text, "row_hashes", small_hashes)
+    _check_groups(values)
+
+
+@given(
+    st.lists(st.integers(0, 5), max_size=300),
+    st.integers(0, 3),
+    st.sampled_from([0, 1, 2**40, 2**63]),
+)
+def test_sorting_hashes_by_packed_values_is_a_stable_argsort(small, spread, base):
+    """Keys that differ only in the low bits the row ids take over are ordered again."""
+    keys = np.array(small, dtype=np.uint64) << np.uint64(spread * 3)
+    keys |= np.uint64(base)
+    rows, ordered = _text._sort_hashes(keys)
+    expected = np.argsort(keys, kind="stable")
+    assert rows.tolist() == expected.tolist()
+    assert ordered.tolist() == keys[expected].tolist()
+
+
 def test_plain_groups_number_values_as_arrows_encoder_does():
     values = pa.array(["b", None, "a", "b", "", "c", "a", None, "é"], type=pa.large_string())
     codes, labels = _text.PlainText(values).groups()
