@@ -220,6 +220,10 @@ def test_weights_mode_shuffles_rows_not_batches_each_epoch_seeded(tmp_path):
     plain = _batches(t.to_tf_dataset(np.arange(labels.size), batch_size=50, shuffle=False))
     np.testing.assert_array_equal(plain[0][0], np.arange(50))  # shuffle=False: row order
     assert int(ds.cardinality()) == 12
+    uneven = to_tf_dataset(t, np.arange(labels.size), batch_size=70, seed=3)
+    assert int(uneven.cardinality()) == 9
+    sizes = [len(x) for x, _, _ in _batches(uneven)]
+    assert sizes == [70] * 8 + [40]  # the last batch holds the rest
 
 
 class _PartlyLabelled:
