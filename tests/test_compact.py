@@ -181,3 +181,27 @@ def test_compaction_beside_a_writer_loses_nothing(legacy, tmp_path):
     assert final.revision == 102 + 60
     assert (final.weights[:60] == 7.0).all()
     _assert_same(every_revision(legacy), replay(legacy))
+
+
+def test_reading_the_history_of_a_fresh_handle_writes_nothing(tmp_path):
+    """History chunks that are current are read, not written again by every reader."""
+    path = tmp_path / "s"
+    t = ww.WeightTable.from_arrays(labels=np.arange(50) % 3, store=str(path))
+    for i in range(300):  # a whole block of 256 revisions (packed) and a partial one
+        t.set_weights([i % 50], 1.0 + i)
+    t.history()  # the writer's own reads may complete the chunks
+
+    def log_files():
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (path / "log").iterdir()}
+
+    before = log_files()
+    assert len(before) == 2
+    for _ in range(2):
+        assert len(ww.WeightTable.open(str(path)).history()) == 301
+    # a reader that replayed the revisions (their headers at hand, chunks unread)
+    st = store_mod.RevisionStore(str(path))
+    st.read_meta()
+    for rev in range(1, 301):
+        st.read_revision(rev)
+    assert len(st.headers(300)) == 301
+    assert log_files() == before

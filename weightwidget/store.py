@@ -586,6 +586,10 @@ class RevisionStore:
         for block in range(upto // LOG_CHUNK + 1):
             first = block * LOG_CHUNK
             last = min(first + LOG_CHUNK - 1, upto)
+            if block in listed and block not in self._log_lengths:
+                # its headers were at hand (read with the revisions): learn what the
+                # chunk holds before judging it stale, or every reader rewrites it
+                self._load_log(block, quiet=True)
             if last == first + LOG_CHUNK - 1:
                 stale = block not in self._log_packed
             else:

@@ -1471,8 +1471,10 @@ class WeightTable:
                     [None if h.get("parent") is None else int(h["parent"]) for h in headers],
                     dtype="Int64",
                 ),
-                "created": pd.to_datetime(
-                    [float(h.get("created", 0)) for h in headers], unit="s", utc=True
+                "created": pd.to_datetime(  # from an array: a list takes the slow path
+                    np.array([float(h.get("created", 0)) for h in headers], dtype=np.float64),
+                    unit="s",
+                    utc=True,
                 ),
                 "author": [str(h.get("author", "")) for h in headers],
                 "message": [str(h.get("message", "")) for h in headers],
