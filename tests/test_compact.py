@@ -195,7 +195,7 @@ def test_reading_the_history_of_a_fresh_handle_writes_nothing(tmp_path):
         return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (path / "log").iterdir()}
 
     before = log_files()
-    assert len(before) == 2
+    assert sorted(before) == ["b000000000.log", "b000000000.pack", "b000000001.log"]
     for _ in range(2):
         assert len(ww.WeightTable.open(str(path)).history()) == 301
     # a reader that replayed the revisions (their headers at hand, chunks unread)
@@ -205,3 +205,44 @@ def test_reading_the_history_of_a_fresh_handle_writes_nothing(tmp_path):
         st.read_revision(rev)
     assert len(st.headers(300)) == 301
     assert log_files() == before
+
+
+@pytest.mark.parametrize("layout", ["pack file", "pack inside the chunk (before 0.3)"])
+def test_a_long_replay_reads_the_blocks_pack(tmp_path, monkeypatch, layout):
+    """Replaying past a whole block reads its pack, in either layout, to the same weights."""
+    from weightwidget import _files
+    from weightwidget._records import frame
+
+    path = tmp_path / "s"
+    t = ww.WeightTable.from_arrays(labels=np.arange(50) % 3, store=str(path))
+    for i in range(300):
+        t.set_weights([i % 50], 1.0 + i)
+    t.history()  # writes block 0's chunk and pack
+    expected = replay(path)[280]
+    log = path / "log"
+    if layout != "pack file":  # rewrite block 0 as earlier versions did: one file
+        st = store_mod.RevisionStore(str(path))
+        st.read_meta()
+        pack, blob, _ = st._read_pack(0)
+        chunk, payload, _ = st._read_chunk(0)
+        heads = bytes(payload[: chunk["headers_size"]])
+        chunk["pack"] = {"size": len(blob), "raw_size": pack["raw_size"]}
+        chunk["pack"]["lengths"] = pack["lengths"]
+        old = frame(chunk, heads, bytes(blob))
+        (log / "b000000000.log").write_bytes(b"".join(bytes(part) for part in old))
+        (log / "b000000000.pack").unlink()
+    for snap in (path / "snapshots").iterdir():
+        if snap.name != "r000000000000.snap":
+            snap.unlink()
+    reads: list[str] = []
+    original = _files._LocalFiles.read
+
+    def spy(self, rel, **kw):
+        reads.append(rel)
+        return original(self, rel, **kw)
+
+    monkeypatch.setattr(_files._LocalFiles, "read", spy)
+    past = ww.WeightTable.open(str(path), revision=280)
+    np.testing.assert_array_equal(past.weights, expected)
+    wanted = "log/b000000000.pack" if layout == "pack file" else "log/b000000000.log"
+    assert wanted in reads

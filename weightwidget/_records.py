@@ -225,6 +225,11 @@ def log_name(block: int) -> str:
     return f"log/b{block:09d}.log"
 
 
+def pack_name(block: int) -> str:
+    """File name of the pack of a whole block's revision files (beside its chunk)."""
+    return f"log/b{block:09d}.pack"
+
+
 def encode_revision(header: dict[str, Any], changes: Iterable[Change]) -> Buffers:
     """Frame a revision with its changes, compactly.
 

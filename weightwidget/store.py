@@ -15,6 +15,7 @@ Layout of a store folder (a local path, ``s3://bucket/prefix`` or another fsspec
     snapshots/r000000000064.snap the whole state at a revision, compressed
     columns/c-<token>.parquet    a set of columns added by one revision (per-run metrics)
     log/b000000000.log           the headers of revisions 0-255, for a quick history()
+    log/b000000000.pack          revisions 0-255's files in one, for a quick long replay
     HEAD                         {"revision": N}: a hint, so a check for news costs O(1)
     LOCK                         the writers' lock (local folders)
 
@@ -62,6 +63,7 @@ from ._records import (  # re-exported: the store's record format
     encode_vector,
     frame,
     log_name,
+    pack_name,
     rev_name,
     snap_name,
     unframe,
@@ -93,6 +95,7 @@ COMPRESS_OVER = 4096
 _REV_NAME = re.compile(r"^r(\d{12})\.rev$")
 _SNAP_NAME = re.compile(r"^r(\d{12})\.snap$")
 _LOG_NAME = re.compile(r"^b(\d{9})\.log$")
+_LOG_FILE = re.compile(r"^b\d{9}\.(?:log|pack)$")
 # every path the store reads is one of these: nothing absolute, no "..", no odd bytes
 _SAFE_REL = re.compile(
     r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,199}/){0,3}[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$"
@@ -372,7 +375,7 @@ class RevisionStore:
         patterns = {
             "revisions": _REV_NAME,
             "snapshots": _SNAP_NAME,
-            "log": _LOG_NAME,
+            "log": _LOG_FILE,
             "columns": re.compile(r"^c-[0-9a-f]{16}\.parquet$"),
         }
         for sub, pattern in patterns.items():
@@ -652,6 +655,15 @@ class RevisionStore:
             raise StoreCorruptedError(f"{path} holds block {header.get('block')}", path=path)
         return header, payload, path
 
+    def _read_pack(self, block: int) -> tuple[dict[str, Any], memoryview, str]:
+        rel = pack_name(block)
+        path = f"{self.url}/{rel}"
+        data = self.files.read(rel, limit=64 * self.n_rows + (256 << 20))
+        header, payload = unframe(data, path)
+        if header.get("block") != block:
+            raise StoreCorruptedError(f"{path} holds block {header.get('block')}", path=path)
+        return header, payload, path
+
     def _read_log(self, block: int) -> tuple[list[dict[str, Any]], bool]:
         """The headers a chunk holds, and whether it packs its revisions too."""
         header, payload, path = self._read_chunk(block)
@@ -693,7 +705,6 @@ class RevisionStore:
             # who committed in this block: an undo scan skips blocks without its session
             "sessions": sorted({str(h.get("session", "")) for h in entries}),
         }
-        parts = [heads]
         if last == first + LOG_CHUNK - 1:
             rels = [rev_name(r) for r in range(first, last + 1)]
             found = self.files.read_many(rels, limit=self._revision_limit())
@@ -702,14 +713,20 @@ class RevisionStore:
                 return
             packed = b"".join(blobs)  # type: ignore[arg-type]
             body_packed = _compress(packed)
-            header["pack"] = {
+            pack = {
+                "block": block,
                 "raw_size": len(packed),
-                "size": len(body_packed),
                 "lengths": [len(b) for b in blobs],  # type: ignore[arg-type]
             }
-            parts.append(body_packed)
+            # The pack has its own file, written first, so history() and undo scans
+            # read small chunks (a few KB, not the 256 revisions they do not need).
+            try:
+                self.files.write(pack_name(block), frame(pack, body_packed), durable=False)
+            except (OSError, StoreError):
+                return  # the next reader writes it
+            header["pack"] = {"file": pack_name(block).rsplit("/", 1)[1]}
         try:
-            self.files.write(log_name(block), frame(header, *parts), durable=False)
+            self.files.write(log_name(block), frame(header, heads), durable=False)
         except (OSError, StoreError):
             return  # the next reader writes it
         self._log_lengths[block] = len(entries)
@@ -734,10 +751,12 @@ class RevisionStore:
                 pack = header.get("pack")
                 if not isinstance(pack, dict):
                     continue
-                size = int(header["headers_size"])
-                blob = _decompress(
-                    payload[size : size + int(pack["size"])], int(pack["raw_size"]), path
-                )
+                if "file" in pack:  # in its own file: its header and blob are there
+                    pack, raw, path = self._read_pack(block)
+                else:  # inside the chunk, after the headers (stores written before)
+                    size = int(header["headers_size"])
+                    raw = payload[size : size + int(pack["size"])]
+                blob = _decompress(raw, int(pack["raw_size"]), path)
                 lengths = [int(x) for x in pack["lengths"]]
                 if len(lengths) != LOG_CHUNK or sum(lengths) != len(blob):
                     continue
