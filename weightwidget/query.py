@@ -1202,7 +1202,9 @@ def class_aggregates(
         codes, weights = codes[mask], weights[mask]
     if codes.size and int(codes.min()) < 0:
         codes, weights = codes[codes >= 0], weights[codes >= 0]
+    codes = codes.astype(np.intp, copy=False)  # once: bincount casts small ints per call
     counts = np.bincount(codes, minlength=n_classes)
-    included = np.bincount(codes, weights=(weights > 0), minlength=n_classes).astype(np.int64)
+    # weights are >= 0, and excluded rows (weight 0) are usually few: count those
+    excluded = np.bincount(codes[weights <= 0], minlength=n_classes)
     sums = np.bincount(codes, weights=weights, minlength=n_classes)
-    return counts, included, sums
+    return counts, (counts - excluded).astype(np.int64), sums
