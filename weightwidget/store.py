@@ -647,16 +647,14 @@ class RevisionStore:
             self._log_packed.add(block)
 
     def _read_chunk(self, block: int) -> tuple[dict[str, Any], memoryview, str]:
-        rel = log_name(block)
-        path = f"{self.url}/{rel}"
-        data = self.files.read(rel, limit=64 * self.n_rows + (256 << 20))
-        header, payload = unframe(data, path)
-        if header.get("block") != block:
-            raise StoreCorruptedError(f"{path} holds block {header.get('block')}", path=path)
-        return header, payload, path
+        """A block's history chunk: its header, payload and path."""
+        return self._read_block_file(log_name(block), block)
 
     def _read_pack(self, block: int) -> tuple[dict[str, Any], memoryview, str]:
-        rel = pack_name(block)
+        """A block's pack of revision files: its header, payload and path."""
+        return self._read_block_file(pack_name(block), block)
+
+    def _read_block_file(self, rel: str, block: int) -> tuple[dict[str, Any], memoryview, str]:
         path = f"{self.url}/{rel}"
         data = self.files.read(rel, limit=64 * self.n_rows + (256 << 20))
         header, payload = unframe(data, path)
