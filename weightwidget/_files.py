@@ -53,6 +53,17 @@ def _check_rel(rel: str) -> str:
     return rel
 
 
+def read_each(files: Any, rels: list[str], *, limit: int | None = None) -> dict[str, bytes | None]:
+    """``files.read`` of each name in turn; a missing file maps to None."""
+    out: dict[str, bytes | None] = {}
+    for rel in rels:
+        try:
+            out[rel] = files.read(rel, limit=limit)
+        except FileNotFoundError:
+            out[rel] = None
+    return out
+
+
 class _LocalFiles:
     """A local folder: fsync + link/rename for atomic writes, a file lock for writers.
 
@@ -140,13 +151,7 @@ class _LocalFiles:
             return 0
 
     def read_many(self, rels: list[str], *, limit: int | None = None) -> dict[str, bytes | None]:
-        out: dict[str, bytes | None] = {}
-        for rel in rels:
-            try:
-                out[rel] = self.read(rel, limit=limit)
-            except FileNotFoundError:
-                out[rel] = None
-        return out
+        return read_each(self, rels, limit=limit)
 
     def listdir(self, rel: str) -> list[str]:
         folder = self.path(rel) if rel else self.root
@@ -317,13 +322,7 @@ class _FsspecFiles:
         return bytes(data)
 
     def read_many(self, rels: list[str], *, limit: int | None = None) -> dict[str, bytes | None]:
-        out: dict[str, bytes | None] = {}
-        for rel in rels:
-            try:
-                out[rel] = self.read(rel, limit=limit)
-            except FileNotFoundError:
-                out[rel] = None
-        return out
+        return read_each(self, rels, limit=limit)
 
     def size(self, rel: str) -> int:
         try:
