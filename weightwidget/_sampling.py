@@ -27,8 +27,15 @@ random permutation, which is itself a random access per draw. Walker's alias
 method also needs one access per draw, but its construction is several times
 slower and it would not equal the inverse CDF (the benchmark measures it).
 
+Large epochs are drawn by threads (:func:`_draws_ahead`): a producer draws
+blocks a few ahead of the consumer and splits each block's lookups with helper
+threads. numpy releases the GIL in the lookups, so on two cores they overlap
+each other and the Python loop that turns indices into ints for a DataLoader,
+which at 1e8 costs as much as the lookups. The uniforms are drawn in order by
+one thread, so the draws do not depend on the threads.
+
 Building costs ``cumsum``, one chunked pass that counts rows per bucket, and
-one that packs the row ends: ``cdf`` (float64) and ``guide`` (int32 below
+one that packs the row ends (the passes split among threads by ranges of rows): ``cdf`` (float64) and ``guide`` (int32 below
 2**30 rows) take 12 bytes per row. "Exact" means exact up to the float64
 rounding of ``cumsum``: each row's probability is off by at most a few ulps
 of the total (float32 would be visibly wrong near 2**24 rows). There is no cap
@@ -57,12 +64,16 @@ are sorted.
 
 from __future__ import annotations
 
+import itertools
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _threads
 from ._checks import check_weight_counts
 from .protocol import SamplerOptions, WeightSource, as_source, effective_weights
 
@@ -91,6 +102,15 @@ _WINDOW = 2
 _MAX_WINDOWS = 8
 # Draws are made this many at a time, so scratch arrays stay small and reused.
 _CHUNK = 1 << 16
+# From this many draws on, blocks of _BLOCK draws are looked up by worker threads, at
+# most _AHEAD blocks ahead of the consumer (see _draws_ahead).
+_THREADED_DRAWS = 1 << 21
+_BLOCK = 1 << 21
+_AHEAD = 2
+# From this many rows on, threads build the guide table, each a range of rows in chunks
+# this large (large: handing the GIL over between numpy calls costs more than the cache).
+_THREADED_BUILD = 1 << 22
+_THREADED_BUILD_CHUNK = 1 << 17
 # Rows per chunk while building the guide table (small scratch arrays, in cache).
 _BUILD_CHUNK = 1 << 14
 # Below this many rows the guide is int32 (half the memory of int64).
@@ -275,10 +295,33 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
     bits = min(np.iinfo(dtype).bits - 1 - m.bit_length(), _MAX_FRACTION_BITS)
     guide = np.empty(m + 1, dtype=dtype)
     scale = m / total * (1.0 + 2.0**-45)
-    bucket, tmp = np.empty(_BUILD_CHUNK, dtype=np.intp), np.empty(_BUILD_CHUNK)
-    done = 0  # guide[:done] is final
-    for start in range(0, m, _BUILD_CHUNK):
-        part = cdf[start : start + _BUILD_CHUNK]
+    # Ranges of rows settle disjoint entries, so threads can build them at once.
+    parts = _threads.count() if m >= _THREADED_BUILD else 1
+    chunk = _BUILD_CHUNK if parts == 1 else _THREADED_BUILD_CHUNK
+    cuts = [min(m, -(-m * i // parts // chunk) * chunk) for i in range(parts + 1)]
+    calls = [(cdf, guide, scale, bits, a, b, chunk) for a, b in itertools.pairwise(cuts) if a < b]
+    with _threads.Workers(len(calls) - 1) as workers:
+        workers.run(_fill_guide, calls)
+    done = int(cdf[-1] * scale) + 1  # the entries past the last row's bucket
+    guide[done:] = m
+    if bits:
+        _pack_fractions(cdf, guide[done:], done, bits)
+    return cdf, windows, guide, bits
+
+
+def _fill_guide(
+    cdf: np.ndarray, guide: np.ndarray, scale: float, bits: int, first: int, stop: int, chunk: int
+) -> None:
+    """Settle the guide entries of the buckets of rows ``first`` to ``stop - 1``.
+
+    Those are the entries after the bucket of row ``first - 1`` up to the bucket
+    of row ``stop - 1``: disjoint for disjoint ranges of rows.
+    """
+    bucket, tmp = np.empty(chunk, dtype=np.intp), np.empty(chunk)
+    # guide[:done] is settled (by the rows before `first`): up to the bucket of row first - 1
+    done = int(cdf[first - 1] * scale) + 1 if first else 0
+    for start in range(first, stop, chunk):
+        part = cdf[start : min(start + chunk, stop)]
         b, t = bucket[: part.size], tmp[: part.size]
         np.multiply(part, scale, out=t)
         np.copyto(b, t, casting="unsafe")  # trunc == floor: cdf >= 0
@@ -293,22 +336,20 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
             np.cumsum(counts[: high - low], out=seg)
             seg += start
         if bits:
-            _pack_fractions(cdf, guide[done : high + 1], done, bits)  # rows still in cache
+            _pack_fractions(cdf, guide[done : high + 1], done, bits, chunk)  # rows in cache
         done = high + 1
-    guide[done:] = m
-    if bits:
-        _pack_fractions(cdf, guide[done:], done, bits)
-    return cdf, windows, guide, bits
 
 
-def _pack_fractions(cdf: np.ndarray, guide: np.ndarray, first: int, bits: int) -> None:
+def _pack_fractions(
+    cdf: np.ndarray, guide: np.ndarray, first: int, bits: int, chunk: int = _BUILD_CHUNK
+) -> None:
     """Pack ``q`` (see :func:`_guide_table`) below the rows of entries ``first, first + 1, ...``."""
     m, top = cdf.size, (1 << bits) - 1
     # Scale lowered by 2**-40 and q lowered by 2**-8 of a level: both far above the
     # rounding here and in the draws, so f * L < q proves u * total < cdf[G[j]].
     scale = m / cdf[-1] * (1.0 - 2.0**-40) * top
-    for start in range(0, guide.size, _BUILD_CHUNK):  # small temporaries
-        g = guide[start : start + _BUILD_CHUNK]
+    for start in range(0, guide.size, chunk):  # small temporaries
+        g = guide[start : start + chunk]
         e = np.take(cdf, g, mode="clip")  # G[j] = m reads the total: q = 0 there
         e *= scale
         j = first + start
@@ -349,22 +390,105 @@ def draw_with_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarray:
 
 
 def _draws(prep: Prepared, k: int, rng: Generator, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(start, draws)`` for ``k`` draws, ``chunk`` at a time (reused buffers)."""
+    """Yield ``(start, draws)`` for ``k`` draws, ``chunk`` at a time (reused buffers).
+
+    Large epochs are drawn by worker threads a few blocks ahead of the consumer
+    (see :func:`_draws_ahead`); the draws are the same either way.
+    """
     if prep.cdf.size == 0:
         raise ValueError("draws with replacement need prepare(weights, index=True)")
     chunk = max(1, min(k, chunk))
+    threads = _threads.count() if k >= _THREADED_DRAWS else 1
+    if threads > 1:
+        yield from _draws_ahead(prep, k, rng, chunk, threads)
+        return
     scratch = _Scratch(chunk, prep.guide.dtype)
     for start in range(0, k, chunk):
         size = min(chunk, k - start)
         yield start, _draw_chunk(prep, rng, scratch, size)
 
 
-class _Scratch:
-    """Buffers of one chunk of draws, allocated once per epoch."""
+def _draws_ahead(
+    prep: Prepared, k: int, rng: Generator, chunk: int, threads: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`_draws` with the blocks drawn by ``threads`` threads, up to ``_AHEAD`` blocks ahead.
 
-    def __init__(self, size: int, code_dtype: np.dtype) -> None:
-        self.u, self.t = np.empty(size), np.empty(size)
-        self.pos = np.empty(size, dtype=np.intp)
+    A producer thread takes each block's uniforms from ``rng``, in order (so
+    the draws equal the sequential ones), and splits its lookups with helper
+    threads; meanwhile the consumer works through earlier blocks. numpy
+    releases the GIL in the lookups, so they overlap each other and the
+    consumer's Python loop (turning indices into ints for a DataLoader: as long
+    as the lookups themselves at 1e8). Blocks cycle through ``_AHEAD + 2``
+    buffers: the producer refills one only after the consumer has asked for the
+    block after it. Closing the generator (or dropping it) stops the producer
+    after its current block. ``rng`` is then left at an unspecified state.
+    """
+    per_block = max(1, _BLOCK // chunk) * chunk
+    size = min(per_block, k)
+    ready: queue.SimpleQueue = queue.SimpleQueue()  # (start, n, block), an error, or None
+    free: queue.SimpleQueue = queue.SimpleQueue()  # blocks the consumer is done with
+    for _ in range(_AHEAD + 1):
+        free.put(np.empty(size, dtype=np.intp))
+    stop = threading.Event()
+    part = -(-size // threads)
+    scratches = [_Scratch(part, prep.guide.dtype, with_pos=False) for _ in range(threads)]
+
+    def produce() -> None:
+        try:
+            u = np.empty(size)
+            with _threads.Workers(threads - 1) as workers:
+                for start in range(0, k, per_block):
+                    n = min(per_block, k - start)
+                    block = free.get()
+                    if block is None or stop.is_set():
+                        return
+                    rng.random(n, out=u[:n])
+                    cuts = [min(n, i * part) for i in range(threads + 1)]
+                    calls = [
+                        (prep, u[a:b], block[a:b], scratch)
+                        for (a, b), scratch in zip(itertools.pairwise(cuts), scratches, strict=True)
+                        if a < b
+                    ]
+                    workers.run(_lookup, calls)
+                    ready.put((start, n, block))
+        except BaseException as error:  # raised again in the consumer
+            ready.put(error)
+        else:
+            ready.put(None)
+
+    producer = threading.Thread(target=produce, name="weightwidget-draws", daemon=True)
+    producer.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            start, n, block = item
+            yield start, block[: min(chunk, n)]
+            for first in range(chunk, n, chunk):
+                yield start + first, block[first : min(first + chunk, n)]
+            free.put(block)
+        producer.join()
+    finally:
+        if producer.is_alive():  # the consumer stopped early
+            stop.set()
+            free.put(None)
+            producer.join()
+
+
+def _lookup(prep: Prepared, u: np.ndarray, out: np.ndarray, b: _Scratch) -> None:
+    """Write the inverse CDF of ``u`` (overwritten) to ``out``."""
+    _inverse_cdf(prep, u, b, out=out)
+
+
+class _Scratch:
+    """Buffers of one chunk of draws, allocated once per epoch.
+
+    ``u`` and ``pos`` only ``with_pos``: a lookup given its uniforms and ``out`` needs neither.
+    """
+
+    def __init__(self, size: int, code_dtype: np.dtype, *, with_pos: bool = True) -> None:
+        self.u, self.t = np.empty(size if with_pos else 0), np.empty(size)
+        self.pos = np.empty(size if with_pos else 0, dtype=np.intp)
         self.code, self.q = np.empty(size, dtype=code_dtype), np.empty(size, dtype=code_dtype)
         self.sure = np.empty(size, dtype=bool)
 
@@ -376,17 +500,20 @@ def _draw_chunk(prep: Prepared, rng: Generator, b: _Scratch, size: int) -> np.nd
     return _inverse_cdf(prep, u, b)
 
 
-def _inverse_cdf(prep: Prepared, u: np.ndarray, b: _Scratch) -> np.ndarray:
+def _inverse_cdf(
+    prep: Prepared, u: np.ndarray, b: _Scratch, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Return ``searchsorted(cdf, u * total, side="right")`` for ``u`` in ``[0, 1)``.
 
-    ``u`` is overwritten; the result is a view of ``b.pos``. One gather from
-    the guide gives each draw's first candidate row and, for most draws,
-    proves it is the answer (see :func:`_guide_table`); the others (about 30%
-    for skewed weights) search on from that row in :func:`_walk`.
+    ``u`` is overwritten; the result is ``out``, or a view of ``b.pos``. One
+    gather from the guide gives each draw's first candidate row and, for most
+    draws, proves it is the answer (see :func:`_guide_table`); the others (about
+    30% for skewed weights) search on from that row in :func:`_walk`.
     """
     cdf, guide, bits = prep.cdf, prep.guide, prep.guide_bits
     size = u.size
-    t, pos, code, q, sure = (a[:size] for a in (b.t, b.pos, b.code, b.q, b.sure))
+    t, code, q, sure = (a[:size] for a in (b.t, b.code, b.q, b.sure))
+    pos = b.pos[:size] if out is None else out
     np.multiply(u, cdf.size, out=t)
     np.copyto(pos, t, casting="unsafe")  # the bucket of each draw (trunc == floor)
     np.take(guide, pos, out=code)

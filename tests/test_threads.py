@@ -1,0 +1,162 @@
+"""Threads in the draws with replacement: the draws of one thread, and no thread left behind.
+
+Large epochs are drawn by a producer thread and helpers a few blocks ahead of
+the consumer, and large guide tables are built by several threads, each a range
+of rows (``weightwidget._threads``). The thresholds are lowered here so that
+small inputs take the threaded paths, with uneven splits and blocks.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weightwidget import _sampling, _threads
+from weightwidget.samplers import create_sampler
+
+
+def weightwidget_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("weightwidget")]
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Thread the draws from 1,000 draws on, in blocks of 3 chunks, and builds from 100 rows."""
+    monkeypatch.setattr(_sampling, "_THREADED_DRAWS", 1000)
+    monkeypatch.setattr(_sampling, "_BLOCK", 3 * 256)
+    monkeypatch.setattr(_sampling, "_THREADED_BUILD", 100)
+    monkeypatch.setattr(_sampling, "_THREADED_BUILD_CHUNK", 64)
+
+
+def skewed(n: int, seed: int = 0) -> np.ndarray:
+    w = np.random.default_rng(seed).random(n) ** 3
+    w[::7] = 0.0
+    w[5::11] *= 1e6  # a few heavy rows that span many buckets
+    return w
+
+
+def draws(prep: _sampling.Prepared, k: int, seed: int, chunk: int = 256) -> np.ndarray:
+    pieces = [p.copy() for _, p in _sampling._draws(prep, k, np.random.default_rng(seed), chunk)]
+    return np.concatenate(pieces)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_threaded_draws_equal_one_thread_and_the_inverse_cdf(monkeypatch, small_blocks, threads):
+    w = skewed(5_003)
+    monkeypatch.setenv(_threads.ENV, "1")
+    prep = _sampling.prepare(w)
+    alone = draws(prep, 10_007, seed=3)
+    monkeypatch.setenv(_threads.ENV, str(threads))
+    together = draws(prep, 10_007, seed=3)
+    np.testing.assert_array_equal(together, alone)
+    u = np.random.default_rng(3).random(10_007)
+    np.testing.assert_array_equal(alone, np.searchsorted(prep.cdf, u * prep.cdf[-1], side="right"))
+    assert (w[together] > 0).all()
+    assert not weightwidget_threads(), "a worker thread outlived the epoch"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 3_000),
+    zeros=st.sampled_from([0.0, 0.5, 0.99]),
+    threads=st.integers(2, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_threaded_guide_build_equals_one_thread(n, zeros, threads, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.random(n) ** 4 * 10.0 ** rng.integers(-30, 30, n)
+    w[rng.random(n) < zeros] = 0.0
+    if not w.any():
+        w[-1] = 1.0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sampling, "_THREADED_BUILD", 1)
+        mp.setattr(_sampling, "_THREADED_BUILD_CHUNK", 16)
+        mp.setenv(_threads.ENV, "1")
+        one = _sampling.prepare(w)
+        mp.setenv(_threads.ENV, str(threads))
+        many = _sampling.prepare(w)
+    np.testing.assert_array_equal(many.guide, one.guide)
+    u = np.concatenate([rng.random(500), np.arange(n + 1) / (n + 1)])
+    scratch = _sampling._Scratch(u.size, many.guide.dtype)
+    got = _sampling._inverse_cdf(many, u.copy(), scratch)
+    np.testing.assert_array_equal(got, np.searchsorted(many.cdf, u * many.cdf[-1], side="right"))
+
+
+def test_a_sampler_epoch_is_the_same_with_and_without_threads(monkeypatch, small_blocks):
+    w = skewed(4_000, seed=1)
+    monkeypatch.setenv(_threads.ENV, "1")
+    alone = list(create_sampler(w, 9_000, seed=7))
+    monkeypatch.setenv(_threads.ENV, "2")
+    sampler = create_sampler(w, 9_000, seed=7)
+    assert list(sampler) == alone
+    assert not weightwidget_threads()
+
+
+def test_stopping_an_epoch_early_stops_the_threads(monkeypatch, small_blocks):
+    monkeypatch.setenv(_threads.ENV, "3")
+    prep = _sampling.prepare(skewed(3_000))
+    gen = _sampling._draws(prep, 50_000, np.random.default_rng(0), 256)
+    next(gen)
+    assert weightwidget_threads(), "the threaded path was not taken"
+    gen.close()
+    assert not weightwidget_threads()
+    it = iter(create_sampler(skewed(3_000), 50_000, seed=0))
+    head = [next(it) for _ in range(10)]
+    del it  # dropped mid-epoch, as a DataLoader iterator that is abandoned
+    assert len(head) == 10 and not weightwidget_threads()
+
+
+def test_an_error_in_a_worker_reaches_the_consumer(monkeypatch, small_blocks):
+    monkeypatch.setenv(_threads.ENV, "2")
+    prep = _sampling.prepare(skewed(3_000))
+    calls = {"n": 0}
+    real = _sampling._inverse_cdf
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise MemoryError("no room for the scratch")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_sampling, "_inverse_cdf", failing)
+    with pytest.raises(MemoryError, match="no room"):
+        draws(prep, 50_000, seed=0)
+    assert not weightwidget_threads()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_a_bad_thread_count_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv(_threads.ENV, value)
+    with pytest.raises(ValueError, match=f"WEIGHTWIDGET_NUM_THREADS='{value}'.*positive integer"):
+        _threads.count()
+
+
+def test_thread_count_defaults_to_the_usable_cpus(monkeypatch):
+    monkeypatch.delenv(_threads.ENV, raising=False)
+    assert 1 <= _threads.count() <= 4
+    monkeypatch.setenv(_threads.ENV, " 7 ")
+    assert _threads.count() == 7
+
+
+def test_workers_finish_every_call_before_raising():
+    finished = []
+    gate = threading.Event()
+
+    def work(i):
+        if i == 0:
+            raise RuntimeError("first call failed")
+        gate.wait(5)
+        finished.append(i)
+
+    with _threads.Workers(2) as workers:
+        threading.Timer(0.2, gate.set).start()
+        with pytest.raises(RuntimeError, match="first call failed"):
+            workers.run(work, [(0,), (1,), (2,)])
+        assert sorted(finished) == [1, 2], "run() returned while helpers were still writing"
+        with pytest.raises(ValueError, match="4 calls for 2 helper threads"):
+            workers.run(work, [(1,)] * 4)
+    assert not weightwidget_threads()
