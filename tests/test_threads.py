@@ -1,9 +1,8 @@
 """Threads in the draws with replacement: the draws of one thread, and no thread left behind.
 
 Large epochs are drawn by a producer thread and helpers a few blocks ahead of
-the consumer, and large guide tables are built by several threads, each a range
-of rows (``weightwidget._threads``). The thresholds are lowered here so that
-small inputs take the threaded paths, with uneven splits and blocks.
+the consumer (``weightwidget._threads``). The thresholds are lowered here so
+that small inputs take the threaded path, with uneven splits and blocks.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from weightwidget import _sampling, _threads
 from weightwidget.samplers import create_sampler
@@ -25,11 +22,9 @@ def weightwidget_threads() -> list[threading.Thread]:
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Thread the draws from 1,000 draws on, in blocks of 3 chunks, and builds from 100 rows."""
+    """Thread the draws from 1,000 draws on, in blocks of 3 chunks."""
     monkeypatch.setattr(_sampling, "_THREADED_DRAWS", 1000)
     monkeypatch.setattr(_sampling, "_BLOCK", 3 * 256)
-    monkeypatch.setattr(_sampling, "_THREADED_BUILD", 100)
-    monkeypatch.setattr(_sampling, "_THREADED_BUILD_CHUNK", 64)
 
 
 def skewed(n: int, seed: int = 0) -> np.ndarray:
@@ -57,33 +52,6 @@ def test_threaded_draws_equal_one_thread_and_the_inverse_cdf(monkeypatch, small_
     np.testing.assert_array_equal(alone, np.searchsorted(prep.cdf, u * prep.cdf[-1], side="right"))
     assert (w[together] > 0).all()
     assert not weightwidget_threads(), "a worker thread outlived the epoch"
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    n=st.integers(1, 3_000),
-    zeros=st.sampled_from([0.0, 0.5, 0.99]),
-    threads=st.integers(2, 5),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_threaded_guide_build_equals_one_thread(n, zeros, threads, seed):
-    rng = np.random.default_rng(seed)
-    w = rng.random(n) ** 4 * 10.0 ** rng.integers(-30, 30, n)
-    w[rng.random(n) < zeros] = 0.0
-    if not w.any():
-        w[-1] = 1.0
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_sampling, "_THREADED_BUILD", 1)
-        mp.setattr(_sampling, "_THREADED_BUILD_CHUNK", 16)
-        mp.setenv(_threads.ENV, "1")
-        one = _sampling.prepare(w)
-        mp.setenv(_threads.ENV, str(threads))
-        many = _sampling.prepare(w)
-    np.testing.assert_array_equal(many.guide, one.guide)
-    u = np.concatenate([rng.random(500), np.arange(n + 1) / (n + 1)])
-    scratch = _sampling._Scratch(u.size, many.guide.dtype)
-    got = _sampling._inverse_cdf(many, u.copy(), scratch)
-    np.testing.assert_array_equal(got, np.searchsorted(many.cdf, u * many.cdf[-1], side="right"))
 
 
 def test_a_sampler_epoch_is_the_same_with_and_without_threads(monkeypatch, small_blocks):
@@ -160,3 +128,14 @@ def test_workers_finish_every_call_before_raising():
         with pytest.raises(ValueError, match="4 calls for 2 helper threads"):
             workers.run(work, [(1,)] * 4)
     assert not weightwidget_threads()
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_zeros_are_zeros_whatever_the_threads(monkeypatch, threads):
+    monkeypatch.setattr(_threads, "_PARALLEL_ZEROS_BYTES", 1024)
+    monkeypatch.setenv(_threads.ENV, threads)
+    for size, dtype in [(10_001, np.float64), (4_099, np.int32), (3, np.int64)]:
+        dirty = np.full(size, 7, dtype=dtype)  # freed memory may be handed out again
+        del dirty
+        z = _threads.zeros(size, dtype=dtype)
+        assert z.dtype == dtype and z.shape == (size,) and not z.any()

@@ -35,11 +35,15 @@ which at 1e8 costs as much as the lookups. The uniforms are drawn in order by
 one thread, so the draws do not depend on the threads.
 
 Building costs ``cumsum``, one chunked pass that counts rows per bucket, and
-one that packs the row ends (the passes split among threads by ranges of rows): ``cdf`` (float64) and ``guide`` (int32 below
-2**30 rows) take 12 bytes per row. "Exact" means exact up to the float64
-rounding of ``cumsum``: each row's probability is off by at most a few ulps
-of the total (float32 would be visibly wrong near 2**24 rows). There is no cap
-on the number of rows (torch raises "number of categories cannot exceed 2^24").
+one that packs the row ends. Both are single-threaded: split among two threads
+by ranges of rows they ran no faster on two cores (handing the GIL over between
+numpy calls cost what the second core gained); only the first write of their
+fresh memory is split among threads (:func:`._threads.zeros`), which halved the
+``cumsum`` of a first epoch. ``cdf`` (float64) and ``guide`` (int32 below 2**30
+rows) take 12 bytes per row. "Exact" means exact up to the float64 rounding
+of ``cumsum``: each row's probability is off by at most a few ulps of the
+total (float32 would be visibly wrong near 2**24 rows). There is no cap on the
+number of rows (torch raises "number of categories cannot exceed 2^24").
 
 Without replacement: Efraimidis-Spirakis keys
 ---------------------------------------------
@@ -107,12 +111,8 @@ _CHUNK = 1 << 16
 _THREADED_DRAWS = 1 << 21
 _BLOCK = 1 << 21
 _AHEAD = 2
-# From this many rows on, threads build the guide table, each a range of rows in chunks
-# this large (large: handing the GIL over between numpy calls costs more than the cache).
-_THREADED_BUILD = 1 << 22
-_THREADED_BUILD_CHUNK = 1 << 17
 # Rows per chunk while building the guide table (small scratch arrays, in cache).
-_BUILD_CHUNK = 1 << 14
+_BUILD_CHUNK = 1 << 16
 # Below this many rows the guide is int32 (half the memory of int64).
 _INT32_ROWS = 1 << 30
 # At most this many low bits of a guide entry say where its row ends.
@@ -280,7 +280,7 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
     takes the exact path.
     """
     m = w.size
-    padded = np.empty(m + _WINDOW - 1)
+    padded = _threads.zeros(m + _WINDOW - 1)  # faster than the cumsum's first touch
     padded[m:] = np.inf  # past the last row: never at most a draw's point
     cdf = np.cumsum(w, out=padded[:m])
     # windows[i] is the _WINDOW values from cdf[i] on, as one item: a view, no copy
@@ -293,35 +293,12 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
     total = cdf[-1]
     dtype = np.int32 if m < _INT32_ROWS else np.int64  # room for m and a spare bit
     bits = min(np.iinfo(dtype).bits - 1 - m.bit_length(), _MAX_FRACTION_BITS)
-    guide = np.empty(m + 1, dtype=dtype)
+    guide = _threads.zeros(m + 1, dtype=dtype)  # see the cdf
     scale = m / total * (1.0 + 2.0**-45)
-    # Ranges of rows settle disjoint entries, so threads can build them at once.
-    parts = _threads.count() if m >= _THREADED_BUILD else 1
-    chunk = _BUILD_CHUNK if parts == 1 else _THREADED_BUILD_CHUNK
-    cuts = [min(m, -(-m * i // parts // chunk) * chunk) for i in range(parts + 1)]
-    calls = [(cdf, guide, scale, bits, a, b, chunk) for a, b in itertools.pairwise(cuts) if a < b]
-    with _threads.Workers(len(calls) - 1) as workers:
-        workers.run(_fill_guide, calls)
-    done = int(cdf[-1] * scale) + 1  # the entries past the last row's bucket
-    guide[done:] = m
-    if bits:
-        _pack_fractions(cdf, guide[done:], done, bits)
-    return cdf, windows, guide, bits
-
-
-def _fill_guide(
-    cdf: np.ndarray, guide: np.ndarray, scale: float, bits: int, first: int, stop: int, chunk: int
-) -> None:
-    """Settle the guide entries of the buckets of rows ``first`` to ``stop - 1``.
-
-    Those are the entries after the bucket of row ``first - 1`` up to the bucket
-    of row ``stop - 1``: disjoint for disjoint ranges of rows.
-    """
-    bucket, tmp = np.empty(chunk, dtype=np.intp), np.empty(chunk)
-    # guide[:done] is settled (by the rows before `first`): up to the bucket of row first - 1
-    done = int(cdf[first - 1] * scale) + 1 if first else 0
-    for start in range(first, stop, chunk):
-        part = cdf[start : min(start + chunk, stop)]
+    bucket, tmp = np.empty(_BUILD_CHUNK, dtype=np.intp), np.empty(_BUILD_CHUNK)
+    done = 0  # guide[:done] is final
+    for start in range(0, m, _BUILD_CHUNK):
+        part = cdf[start : start + _BUILD_CHUNK]
         b, t = bucket[: part.size], tmp[: part.size]
         np.multiply(part, scale, out=t)
         np.copyto(b, t, casting="unsafe")  # trunc == floor: cdf >= 0
@@ -336,20 +313,22 @@ def _fill_guide(
             np.cumsum(counts[: high - low], out=seg)
             seg += start
         if bits:
-            _pack_fractions(cdf, guide[done : high + 1], done, bits, chunk)  # rows in cache
+            _pack_fractions(cdf, guide[done : high + 1], done, bits)  # rows still in cache
         done = high + 1
+    guide[done:] = m
+    if bits:
+        _pack_fractions(cdf, guide[done:], done, bits)
+    return cdf, windows, guide, bits
 
 
-def _pack_fractions(
-    cdf: np.ndarray, guide: np.ndarray, first: int, bits: int, chunk: int = _BUILD_CHUNK
-) -> None:
+def _pack_fractions(cdf: np.ndarray, guide: np.ndarray, first: int, bits: int) -> None:
     """Pack ``q`` (see :func:`_guide_table`) below the rows of entries ``first, first + 1, ...``."""
     m, top = cdf.size, (1 << bits) - 1
     # Scale lowered by 2**-40 and q lowered by 2**-8 of a level: both far above the
     # rounding here and in the draws, so f * L < q proves u * total < cdf[G[j]].
     scale = m / cdf[-1] * (1.0 - 2.0**-40) * top
-    for start in range(0, guide.size, chunk):  # small temporaries
-        g = guide[start : start + chunk]
+    for start in range(0, guide.size, _BUILD_CHUNK):  # small temporaries
+        g = guide[start : start + _BUILD_CHUNK]
         e = np.take(cdf, g, mode="clip")  # G[j] = m reads the total: q = 0 there
         e *= scale
         j = first + start

@@ -15,17 +15,22 @@ number of usable CPUs, at most 4.
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["ENV", "Workers", "count"]
+import numpy as np
+
+__all__ = ["ENV", "Workers", "count", "zeros"]
 
 ENV = "WEIGHTWIDGET_NUM_THREADS"
 # Beyond this, more threads gain little: the draws are then bound by memory bandwidth.
 _DEFAULT_MAX = 4
+# Arrays from this size on are first written by several threads (see zeros()).
+_PARALLEL_ZEROS_BYTES = 64 << 20
 
 
 def count() -> int:
@@ -53,6 +58,29 @@ def count() -> int:
     except AttributeError:  # macOS, Windows
         cpus = os.cpu_count() or 1
     return max(1, min(_DEFAULT_MAX, cpus))
+
+
+def zeros(shape: int, dtype: Any = float) -> np.ndarray:
+    """Return a new array of zeros, its memory first written by ``count()`` threads.
+
+    The first write to fresh memory is slow: a page fault per page, each page
+    zeroed by the kernel (and, where numpy asks for huge pages, the kernel may
+    compact memory to find them). A ``cumsum`` writing 800 MB of fresh memory took
+    1.8-2.8 s on a 2-core VM; zeroing it on two threads first and then the
+    ``cumsum`` took 1.0-1.4 s (0.4 s of it the ``cumsum``). Small arrays are
+    zeroed by the calling thread.
+    """
+    out = np.empty(shape, dtype=dtype)
+    flat = out.reshape(-1)
+    parts = count() if flat.nbytes >= _PARALLEL_ZEROS_BYTES else 1
+    cuts = [flat.size * i // parts for i in range(parts + 1)]
+    with Workers(parts - 1) as workers:
+        workers.run(_zero, [(flat[a:b],) for a, b in itertools.pairwise(cuts)])
+    return out
+
+
+def _zero(part: np.ndarray) -> None:
+    part.fill(0)
 
 
 class Workers:
