@@ -258,7 +258,11 @@ def profile(n: int = 100_000_000) -> list[dict]:
     (``prepare``: cumsum and guide table), then chunk by chunk draw (numpy
     only), turn the draws into Python ints (``tolist``) and take those as a
     DataLoader does; each chunk phase is summed over the epoch. Wall and CPU
-    seconds; the rows add up to one epoch.
+    seconds (of the whole process); the rows add up to one epoch. The draws
+    are made by threads ahead of the loop (see ``weightwidget._threads``), so
+    the draw row is the time the loop waited for them, and its CPU time
+    includes the threads' work done while the loop ran the later rows; set
+    ``WEIGHTWIDGET_NUM_THREADS=1`` to see each phase alone.
     """
     from weightwidget import _sampling
     from weightwidget.protocol import as_source, effective_weights
@@ -281,7 +285,7 @@ def profile(n: int = 100_000_000) -> list[dict]:
     prep = _sampling.prepare(weights)
     lap("build: cumsum + guide table")
     for _, chunk in _sampling._draws(prep, n, np.random.default_rng(0), 1 << 16):
-        lap(f"draw {_label(n)} (numpy, chunks of 65536)")
+        lap(f"draw {_label(n)} (numpy; with threads: waiting for them)")
         ints = chunk.tolist()
         lap("tolist (Python ints)")
         collections.deque(BatchSampler(ints, BATCH, drop_last=False), maxlen=0)

@@ -397,10 +397,11 @@ def _draws_ahead(
     threads; meanwhile the consumer works through earlier blocks. numpy
     releases the GIL in the lookups, so they overlap each other and the
     consumer's Python loop (turning indices into ints for a DataLoader: as long
-    as the lookups themselves at 1e8). Blocks cycle through ``_AHEAD + 2``
-    buffers: the producer refills one only after the consumer has asked for the
-    block after it. Closing the generator (or dropping it) stops the producer
-    after its current block. ``rng`` is then left at an unspecified state.
+    as the lookups themselves at 1e8). Blocks cycle through ``_AHEAD + 1``
+    buffers: the consumer holds one, and the producer refills one only after
+    the consumer has asked for the block after it. Closing the generator (or
+    dropping it) stops the producer after its current block; ``rng`` is then
+    left at an unspecified state.
     """
     per_block = max(1, _BLOCK // chunk) * chunk
     size = min(per_block, k)
