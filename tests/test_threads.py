@@ -131,11 +131,15 @@ def test_workers_finish_every_call_before_raising():
 
 
 @pytest.mark.parametrize("threads", ["1", "3"])
-def test_zeros_are_zeros_whatever_the_threads(monkeypatch, threads):
+def test_zeros_and_copy_give_writable_arrays_whatever_the_threads(monkeypatch, threads):
     monkeypatch.setattr(_threads, "_PARALLEL_ZEROS_BYTES", 1024)
     monkeypatch.setenv(_threads.ENV, threads)
     for size, dtype in [(10_001, np.float64), (4_099, np.int32), (3, np.int64)]:
-        dirty = np.full(size, 7, dtype=dtype)  # freed memory may be handed out again
-        del dirty
         z = _threads.zeros(size, dtype=dtype)
         assert z.dtype == dtype and z.shape == (size,) and not z.any()
+        z[-1] = 5
+        values = np.arange(size, dtype=dtype)
+        c = _threads.copy(values)
+        np.testing.assert_array_equal(c, values)
+        c[0] = 9  # a copy: the original is untouched
+        assert values[0] == 0 and z[-1] == 5

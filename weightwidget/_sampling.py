@@ -226,7 +226,7 @@ def prepare(
         # Mostly non-zero: keep every row in place (weight-0 rows get key +inf, see
         # draw_without_replacement). Ranking those few extra keys costs less than
         # gathering the non-zero rows here and mapping positions back every epoch.
-        rows, wz = None, (w.copy() if copy else w)
+        rows, wz = None, (_threads.copy(w) if copy else w)
     else:
         rows = np.flatnonzero(w)
         wz = w[rows]
@@ -280,7 +280,7 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
     takes the exact path.
     """
     m = w.size
-    padded = _threads.zeros(m + _WINDOW - 1)  # faster than the cumsum's first touch
+    padded = _threads.zeros(m + _WINDOW - 1)  # faster to fill (see _threads.zeros)
     padded[m:] = np.inf  # past the last row: never at most a draw's point
     cdf = np.cumsum(w, out=padded[:m])
     # windows[i] is the _WINDOW values from cdf[i] on, as one item: a view, no copy
@@ -544,7 +544,7 @@ def _sortable(keys: np.ndarray, low: float) -> np.ndarray:
 
     ``low`` is ``keys.min()``, which the caller has at hand.
     """
-    bits = np.add(keys, 0.0).view(np.uint64)  # the copy turns -0.0 into 0.0
+    bits = np.add(keys, 0.0, out=_threads.zeros(keys.size)).view(np.uint64)  # -0.0 -> 0.0
     if low >= 0:
         return bits  # non-negative floats already sort as their bit patterns
     flip = (bits.view(np.int64) >> 63).view(np.uint64)  # all ones where negative
@@ -674,7 +674,7 @@ def draw_without_replacement(prep: Prepared, k: int, rng: Generator) -> np.ndarr
             f"cannot draw {k} distinct rows: only {prep.n_nonzero} rows have a non-zero weight"
         )
     w = prep.weights
-    keys = rng.standard_exponential(w.size)
+    keys = rng.standard_exponential(out=_threads.zeros(w.size))
     with np.errstate(divide="ignore", invalid="ignore"):  # weight 0: set just below
         if prep.keys_in_range:
             keys /= w

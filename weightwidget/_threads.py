@@ -16,6 +16,7 @@ number of usable CPUs, at most 4.
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import queue
 import threading
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ENV", "Workers", "count", "zeros"]
+__all__ = ["ENV", "Workers", "copy", "count", "zeros"]
 
 ENV = "WEIGHTWIDGET_NUM_THREADS"
 # Beyond this, more threads gain little: the draws are then bound by memory bandwidth.
@@ -60,22 +61,42 @@ def count() -> int:
     return max(1, min(_DEFAULT_MAX, cpus))
 
 
-def zeros(shape: int, dtype: Any = float) -> np.ndarray:
-    """Return a new array of zeros, its memory first written by ``count()`` threads.
+def zeros(size: int, dtype: Any = float) -> np.ndarray:
+    """Return a new 1-D array of zeros for large scratch work (mapped afresh, written by threads).
 
-    The first write to fresh memory is slow: a page fault per page, each page
-    zeroed by the kernel (and, where numpy asks for huge pages, the kernel may
-    compact memory to find them). A ``cumsum`` writing 800 MB of fresh memory took
-    1.8-2.8 s on a 2-core VM; zeroing it on two threads first and then the
-    ``cumsum`` took 1.0-1.4 s (0.4 s of it the ``cumsum``). Small arrays are
-    zeroed by the calling thread.
+    Two costs of fresh memory dominate the first epoch at 1e8 rows, and this
+    avoids both for arrays of 64 MB or more:
+
+    - numpy advises the kernel to back large arrays with huge pages. Where
+      ``/sys/kernel/mm/transparent_hugepage/defrag`` is ``madvise`` (the usual
+      default), a page fault then compacts memory until it finds 2 MB free, and
+      after other libraries (torch) have fragmented memory that took seconds:
+      the 1e8 epoch ran in 8.8-9.4 s with ``NUMPY_MADVISE_HUGEPAGE=0`` and
+      10.0-11.2 s without, the 1e7 epoch without replacement 1.06-1.13 s and
+      1.47-1.58 s. These arrays are mapped directly (``mmap``), without that
+      advice.
+    - The first write of each page faults; ``count()`` threads take the faults
+      at once: a ``cumsum`` writing 800 MB of fresh memory took 1.8-2.8 s, and
+      zeroing the memory on two threads first and then the ``cumsum`` 1.0-1.4 s.
+
+    Smaller arrays are plain ``np.zeros``.
     """
-    out = np.empty(shape, dtype=dtype)
-    flat = out.reshape(-1)
-    parts = count() if flat.nbytes >= _PARALLEL_ZEROS_BYTES else 1
-    cuts = [flat.size * i // parts for i in range(parts + 1)]
+    dtype = np.dtype(dtype)
+    nbytes = int(size) * dtype.itemsize
+    if nbytes < _PARALLEL_ZEROS_BYTES:
+        return np.zeros(size, dtype=dtype)
+    out = np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)  # freed with the last view
+    parts = count()
+    cuts = [out.size * i // parts for i in range(parts + 1)]
     with Workers(parts - 1) as workers:
-        workers.run(_zero, [(flat[a:b],) for a, b in itertools.pairwise(cuts)])
+        workers.run(_zero, [(out[a:b],) for a, b in itertools.pairwise(cuts)])
+    return out
+
+
+def copy(values: np.ndarray) -> np.ndarray:
+    """Return a copy of the 1-D ``values`` in memory from :func:`zeros`."""
+    out = zeros(values.size, dtype=values.dtype)
+    np.copyto(out, values)
     return out
 
 
