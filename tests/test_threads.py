@@ -17,7 +17,9 @@ from weightwidget.samplers import create_sampler
 
 
 def weightwidget_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("weightwidget")]
+    """The threads of the draws (the table's background sort has a pool of its own)."""
+    names = ("weightwidget-draws", "weightwidget-worker")
+    return [t for t in threading.enumerate() if t.name.startswith(names)]
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ class Workers:
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._serve, name=f"weightwidget-{i}", daemon=True)
+            threading.Thread(target=self._serve, name=f"weightwidget-worker-{i}", daemon=True)
             for i in range(helpers)
         ]
 
