@@ -59,6 +59,32 @@ def test_guide_lookup_equals_searchsorted_at_every_edge(w, seed):
     assert (w[got] > 0).all(), "a weight-0 row was drawn"
 
 
+@given(w=weights, seed=st.integers(0, 2**32 - 1), chunk=st.sampled_from([1, 2, 8, 64]))
+def test_cdf_summed_in_two_halves_stays_exact(w, seed, chunk):
+    # The build sums the two halves of the rows at once and adds the first half's
+    # total to the second chunk by chunk; small chunks put the seam anywhere.
+    w = np.array(w)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sampling, "_BUILD_CHUNK", chunk)
+        mp.setenv("WEIGHTWIDGET_NUM_THREADS", "1")
+        alone = _sampling.prepare(w)
+        mp.setenv("WEIGHTWIDGET_NUM_THREADS", "2")
+        prep = _sampling.prepare(w)
+    # the same whatever the threads: every rank of a distributed job draws alike
+    np.testing.assert_array_equal(prep.cdf, alone.cdf)
+    np.testing.assert_array_equal(prep.guide, alone.guide)
+    cdf = prep.cdf
+    assert (np.diff(cdf) >= 0).all(), "the cdf decreases at the seam"
+    zero = np.flatnonzero(w[1:] == 0) + 1
+    np.testing.assert_array_equal(cdf[zero], cdf[zero - 1])  # weight 0: an empty interval
+    if cdf[-1] == np.cumsum(w)[-1]:  # not rescaled (see the tiny total)
+        np.testing.assert_allclose(cdf, np.cumsum(w), rtol=1e-12, atol=0)
+    u = edge_uniforms(prep, np.random.default_rng(seed).random(200))
+    got = inverse_cdf(prep, u)
+    np.testing.assert_array_equal(got, reference(prep, u))
+    assert (w[got] > 0).all(), "a weight-0 row was drawn"
+
+
 @pytest.mark.parametrize("case", ["int64 guide", "no fraction bits"])
 def test_guide_lookup_is_exact_in_its_other_layouts(monkeypatch, case):
     # 2**30 rows and more take an int64 guide with 16 fraction bits; the guide of

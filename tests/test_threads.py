@@ -145,3 +145,42 @@ def test_zeros_and_copy_give_writable_arrays_whatever_the_threads(monkeypatch, t
         np.testing.assert_array_equal(c, values)
         c[0] = 9  # a copy: the original is untouched
         assert values[0] == 0 and z[-1] == 5
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_each_makes_every_call_whatever_the_threads(monkeypatch, threads):
+    monkeypatch.setenv(_threads.ENV, threads)
+    out = np.zeros(7, dtype=np.int64)
+
+    def put(i):
+        out[i] = i + 1
+
+    _threads.each(put, [(i,) for i in range(7)])  # more calls than threads
+    np.testing.assert_array_equal(out, np.arange(1, 8))
+    assert not weightwidget_threads()
+
+
+def test_run_prepares_each_call_in_order_in_the_calling_thread():
+    prepared, started = [], []
+    caller = threading.get_ident()
+
+    def before(i):
+        assert threading.get_ident() == caller
+        prepared.append(i)
+
+    def work(i):
+        assert i in prepared, f"call {i} ran before it was prepared"
+        started.append(i)
+
+    with _threads.Workers(2) as workers:
+        workers.run(work, [(0,), (1,), (2,)], before=before)
+    assert prepared == [0, 1, 2] and sorted(started) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("k", [1, 255, 256, 257, 5_000, 100_003])
+def test_blocks_cover_the_epoch_in_whole_chunks(k):
+    lengths = list(_sampling._block_lengths(k, 8 * 256, 256))
+    assert sum(lengths) == k
+    assert all(n % 256 == 0 for n in lengths[:-1]), "a block but the last splits a chunk"
+    assert max(lengths) <= 8 * 256 and lengths[0] == min(k, 256)
+    assert lengths[:-1] == sorted(lengths[:-1])  # short first, then longer

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ENV", "Workers", "copy", "count", "zeros"]
+__all__ = ["ENV", "Workers", "copy", "count", "each", "mapped", "zeros"]
 
 ENV = "WEIGHTWIDGET_NUM_THREADS"
 # Beyond this, more threads gain little: the draws are then bound by memory bandwidth.
@@ -61,36 +61,51 @@ def count() -> int:
     return max(1, min(_DEFAULT_MAX, cpus))
 
 
-def zeros(size: int, dtype: Any = float) -> np.ndarray:
-    """Return a new 1-D array of zeros for large scratch work (mapped afresh, written by threads).
+def mapped(size: int, dtype: Any = float) -> np.ndarray:
+    """Return a new 1-D array in freshly mapped memory, not yet touched (reads as zeros).
 
-    Two costs of fresh memory dominate the first epoch at 1e8 rows, and this
-    avoids both for arrays of 64 MB or more:
-
-    - numpy advises the kernel to back large arrays with huge pages. Where
-      ``/sys/kernel/mm/transparent_hugepage/defrag`` is ``madvise`` (the usual
-      default), a page fault then compacts memory until it finds 2 MB free, and
-      after other libraries (torch) have fragmented memory that took seconds:
-      the 1e8 epoch ran in 8.8-9.4 s with ``NUMPY_MADVISE_HUGEPAGE=0`` and
-      10.0-11.2 s without, the 1e7 epoch without replacement 1.06-1.13 s and
-      1.47-1.58 s. These arrays are mapped directly (``mmap``), without that
-      advice.
-    - The first write of each page faults; ``count()`` threads take the faults
-      at once: a ``cumsum`` writing 800 MB of fresh memory took 1.8-2.8 s, and
-      zeroing the memory on two threads first and then the ``cumsum`` 1.0-1.4 s.
-
+    Arrays of 64 MB or more are mapped directly (``mmap``), without the advice
+    to use huge pages that numpy gives for large arrays: where
+    ``/sys/kernel/mm/transparent_hugepage/defrag`` is ``madvise`` (the usual
+    default), a page fault then compacts memory until it finds 2 MB free, and
+    after other libraries (torch) have fragmented memory that took seconds (the
+    1e8 epoch ran in 8.8-9.4 s with ``NUMPY_MADVISE_HUGEPAGE=0`` and 10.0-11.2
+    s without). Each page is faulted in by its first write, so the caller can
+    spread that cost over threads by writing different parts on each.
     Smaller arrays are plain ``np.zeros``.
     """
     dtype = np.dtype(dtype)
     nbytes = int(size) * dtype.itemsize
     if nbytes < _PARALLEL_ZEROS_BYTES:
         return np.zeros(size, dtype=dtype)
-    out = np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)  # freed with the last view
-    parts = count()
-    cuts = [out.size * i // parts for i in range(parts + 1)]
-    with Workers(parts - 1) as workers:
-        workers.run(_zero, [(out[a:b],) for a, b in itertools.pairwise(cuts)])
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)  # freed with the last view
+
+
+def zeros(size: int, dtype: Any = float) -> np.ndarray:
+    """Return a new 1-D array of zeros for large scratch work (:func:`mapped`, written by threads).
+
+    The first write of each page faults; ``count()`` threads take the faults
+    at once: a ``cumsum`` writing 800 MB of fresh memory took 1.8-2.8 s, and
+    zeroing the memory on two threads first and then the ``cumsum`` 1.0-1.4 s.
+    """
+    out = mapped(size, dtype)
+    if out.nbytes >= _PARALLEL_ZEROS_BYTES:
+        parts = count()
+        cuts = [out.size * i // parts for i in range(parts + 1)]
+        each(_zero, [(out[a:b],) for a, b in itertools.pairwise(cuts)])
     return out
+
+
+def each(fn: Callable[..., Any], calls: Sequence[tuple]) -> None:
+    """Call ``fn(*args)`` for each ``args`` in ``calls``, up to ``count()`` at once.
+
+    Returns when every call has finished; raises the first error (the calls
+    of a batch all finish first, see :meth:`Workers.run`).
+    """
+    threads = max(1, min(len(calls), count()))
+    with Workers(threads - 1) as workers:
+        for start in range(0, len(calls), threads):
+            workers.run(fn, calls[start : start + threads])
 
 
 def copy(values: np.ndarray) -> np.ndarray:
@@ -147,24 +162,38 @@ class Workers:
             else:
                 self._done.put(None)
 
-    def run(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> None:
+    def run(
+        self,
+        fn: Callable[..., Any],
+        calls: Sequence[tuple],
+        *,
+        before: Callable[..., Any] | None = None,
+    ) -> None:
         """Call ``fn(*args)`` for each ``args`` in ``calls`` at once; return when all are done.
 
-        The calling thread makes the first call itself and the helpers the
-        others (at most one more call than there are helpers). Every call has
-        finished when this returns or raises, so the buffers they write to may
-        be reused; the first error is raised.
+        The helpers make the first calls and the calling thread the last (at
+        most one more call than there are helpers). ``before(*args)``, if
+        given, runs in the calling thread just before each call is handed out,
+        in order: a helper starts on its part while the next is prepared. Every
+        call has finished when this returns or raises, so the buffers they
+        write to may be reused; the first error is raised.
         """
         if len(calls) > len(self._threads) + 1:
             raise ValueError(f"{len(calls)} calls for {len(self._threads)} helper threads + 1")
-        for args in calls[1:]:
-            self._tasks.put((fn, args))
         errors: list[BaseException] = []
+        handed = 0
         try:
+            for args in calls[:-1]:
+                if before is not None:
+                    before(*args)
+                self._tasks.put((fn, args))
+                handed += 1
             if calls:
-                fn(*calls[0])
+                if before is not None:
+                    before(*calls[-1])
+                fn(*calls[-1])
         finally:
-            for _ in calls[1:]:  # wait for every helper, even if our call failed
+            for _ in range(handed):  # wait for every helper, even if our call failed
                 if (error := self._done.get()) is not None:
                     errors.append(error)
         if errors:
