@@ -184,3 +184,56 @@ def test_blocks_cover_the_epoch_in_whole_chunks(k):
     assert all(n % 256 == 0 for n in lengths[:-1]), "a block but the last splits a chunk"
     assert max(lengths) <= 8 * 256 and lengths[0] == min(k, 256)
     assert lengths[:-1] == sorted(lengths[:-1])  # short first, then longer
+
+
+@pytest.fixture
+def switch_interval():
+    """Start from the default switch interval and put back whatever was set before."""
+    import sys
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    yield sys
+    sys.setswitchinterval(before)
+
+
+def test_quick_switches_lower_the_interval_and_restore_it(switch_interval):
+    sys = switch_interval
+    with _threads.quick_switches():
+        assert sys.getswitchinterval() == pytest.approx(_threads.QUICK_SWITCH_INTERVAL)
+        with _threads.quick_switches():  # nested (two epochs at once): still low
+            pass
+        assert sys.getswitchinterval() == pytest.approx(_threads.QUICK_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def test_quick_switches_never_raise_it_and_keep_a_change_made_meanwhile(switch_interval):
+    sys = switch_interval
+    sys.setswitchinterval(0.0002)  # the user's own, lower: left alone
+    with _threads.quick_switches():
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+    assert sys.getswitchinterval() == pytest.approx(0.0002)
+    sys.setswitchinterval(0.005)
+    with _threads.quick_switches():
+        sys.setswitchinterval(0.01)  # changed by someone else during the block: kept
+    assert sys.getswitchinterval() == pytest.approx(0.01)
+
+
+def test_an_epoch_draws_with_quick_switches_and_restores_the_interval(
+    monkeypatch, small_blocks, switch_interval
+):
+    sys = switch_interval
+    monkeypatch.setenv(_threads.ENV, "2")
+    seen = []
+    lookup = _sampling._lookup
+
+    def recording(*args):
+        seen.append(sys.getswitchinterval())
+        lookup(*args)
+
+    monkeypatch.setattr(_sampling, "_lookup", recording)
+    prep = _sampling.prepare(skewed(3_000))
+    draws(prep, 10_000, seed=1)
+    assert seen and max(seen) == pytest.approx(_threads.QUICK_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+    assert not weightwidget_threads()

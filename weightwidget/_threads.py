@@ -10,7 +10,9 @@ Threads live only as long as the work that needs them (no pool outlives an
 epoch), so a process forked between epochs, as a ``DataLoader`` forks its
 workers, inherits no idle threads. ``WEIGHTWIDGET_NUM_THREADS`` sets how many
 threads may work at once (``1`` turns threading off); by default it is the
-number of usable CPUs, at most 4.
+number of usable CPUs, at most 4. While workers draw, the interpreter's switch
+interval is lowered to 1 ms (:func:`quick_switches`) so that they get the GIL
+back promptly from a Python loop that holds it.
 """
 
 from __future__ import annotations
@@ -19,19 +21,26 @@ import itertools
 import mmap
 import os
 import queue
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ENV", "Workers", "copy", "count", "each", "mapped", "zeros"]
+__all__ = ["ENV", "Workers", "copy", "count", "each", "mapped", "quick_switches", "zeros"]
 
 ENV = "WEIGHTWIDGET_NUM_THREADS"
 # Beyond this, more threads gain little: the draws are then bound by memory bandwidth.
 _DEFAULT_MAX = 4
 # Arrays from this size on are first written by several threads (see zeros()).
 _PARALLEL_ZEROS_BYTES = 64 << 20
+# Switch interval (seconds) while worker threads need the GIL back often (see quick_switches).
+QUICK_SWITCH_INTERVAL = 0.001
+_switches_lock = threading.Lock()
+_switches_users = 0
+_switches_saved = 0.0
 
 
 def count() -> int:
@@ -117,6 +126,37 @@ def copy(values: np.ndarray) -> np.ndarray:
 
 def _zero(part: np.ndarray) -> None:
     part.fill(0)
+
+
+@contextmanager
+def quick_switches() -> Iterator[None]:
+    """Lower the interpreter's thread switch interval to 1 ms for the ``with`` block.
+
+    A worker thread running numpy needs the GIL back between two calls. While
+    another thread runs Python (a training loop taking indices), it gets the
+    GIL only when that thread is made to let go, after
+    ``sys.getswitchinterval()`` (5 ms by default), so a worker making many
+    short calls idles most of the time: at 1e8 draws the lookups waited for
+    about a second in all. The interval is lowered (never raised) only while
+    workers are busy, and restored when the last such block ends, unless
+    someone else changed it meanwhile (their value stays).
+    """
+    global _switches_users, _switches_saved
+    with _switches_lock:
+        if _switches_users == 0:
+            _switches_saved = sys.getswitchinterval()
+            if _switches_saved > QUICK_SWITCH_INTERVAL:
+                sys.setswitchinterval(QUICK_SWITCH_INTERVAL)
+        _switches_users += 1
+    try:
+        yield
+    finally:
+        with _switches_lock:
+            _switches_users -= 1
+            if _switches_users == 0 and _switches_saved > QUICK_SWITCH_INTERVAL:
+                # getswitchinterval() reads back the interval rounded to microseconds
+                if abs(sys.getswitchinterval() - QUICK_SWITCH_INTERVAL) < 1e-6:
+                    sys.setswitchinterval(_switches_saved)
 
 
 class Workers:
