@@ -296,7 +296,10 @@ def _guide_table(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int
     # half's total added chunk by chunk below. The split depends only on m, so the
     # cdf, and every draw, are the same whatever the threads.
     half = (m // 2) // _BUILD_CHUNK * _BUILD_CHUNK
-    _threads.each(_cumsum, [(w[:half], cdf[:half]), (w[half:], cdf[half:])])
+    if half:
+        _threads.each(_cumsum, [(w[:half], cdf[:half]), (w[half:], cdf[half:])])
+    else:  # under two chunks of rows: not worth a thread
+        np.cumsum(w, out=cdf)
     carry = cdf[half - 1] if half else 0.0
     total = carry + cdf[-1]
     # windows[i] is the _WINDOW values from cdf[i] on, as one item: a view, no copy
